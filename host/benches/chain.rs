@@ -1,0 +1,69 @@
+//! The cost of deciding a request: one plugin, and a chain of four, on a
+//! realistic MESSAGE (each plugin reads two headers and adds one).
+//!
+//! Run with `cargo bench -p sipwarden --bench chain` after building the
+//! plugins (`tests/run` does). Figures go to docs/BENCHMARKS.md.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use sipwarden::capability::Capabilities;
+use sipwarden::policy::{Chain, Decision, Engine, EngineOptions, Manifest};
+use sipwarden::sip;
+use sipwarden::transport::{Origin, Transport};
+
+fn wasm(name: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/wasm32-wasip2/plugin").join(name);
+    assert!(path.exists(), "{} is missing: run tests/run first", path.display());
+    path
+}
+
+const MESSAGE: &str = "MESSAGE sip:bob@example.com SIP/2.0\r\n\
+Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK776sgdkse;rport\r\n\
+Max-Forwards: 70\r\n\
+From: \"Alice\" <sip:alice@example.com>;tag=49583\r\n\
+To: <sip:bob@example.com>\r\n\
+Call-ID: asd88asd77a@192.0.2.10\r\n\
+CSeq: 1 MESSAGE\r\n\
+User-Agent: Phone/1.0\r\n\
+Contact: <sip:alice@192.0.2.10:5060>\r\n\
+Accept-Contact: *;+g.oma.sip-im\r\n\
+Content-Type: text/plain\r\n\
+Content-Length: 10\r\n\r\nHello, Bob";
+
+fn chain(engine: &Engine, n: usize) -> Chain {
+    let plugins = (0..n)
+        .map(|i| {
+            let manifest = Manifest::parse(&format!("order = {i}\n"), Path::new("bench.toml")).unwrap();
+            let bytes = std::fs::read(wasm("block_scanners.wasm")).unwrap();
+            Arc::new(engine.load(&format!("policy-{i}"), &bytes, manifest).unwrap())
+        })
+        .collect();
+    Chain::new(plugins)
+}
+
+fn bench(c: &mut Criterion) {
+    let engine = Engine::new(&EngineOptions::default(), Capabilities::inert().unwrap()).unwrap();
+    let request = match sip::parse(MESSAGE.as_bytes()) {
+        Ok(sip::Message::Request(r)) => r,
+        other => panic!("{other:?}"),
+    };
+    let origin = Origin { transport: Transport::Udp, source: "192.0.2.10:5060".parse().unwrap(), tls_peer: None };
+
+    for n in [1, 4] {
+        let chain = chain(&engine, n);
+        let outcome = chain.decide(request.clone(), origin.clone());
+        assert_eq!(outcome.decision, Decision::Forward);
+        c.bench_function(&format!("chain of {n} on MESSAGE"), |b| {
+            b.iter_batched(
+                || (request.clone(), origin.clone()),
+                |(req, origin)| chain.decide(req, origin),
+                BatchSize::SmallInput,
+            )
+        });
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

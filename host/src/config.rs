@@ -1,0 +1,216 @@
+//! sipwarden's configuration file (`--config FILE`, TOML).
+//!
+//! Every key is documented in `docs/CONFIGURATION.md` and shown in
+//! `examples/sipwarden.toml`. Relative paths are taken from the directory of
+//! the configuration file, so a configuration and its files move together.
+//! Unknown keys are errors: a misspelt key must not silently fall back to a
+//! default.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::capability::{
+    AuditRecorder, AuditSink, AuditTrail, Capabilities, CapabilityError, CredentialStore, DigestAuthority, Directory,
+    Durability, FileDirectory, Rotation,
+};
+
+/// A configuration file that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    /// The message carries the line, column and key, as toml reports them.
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error(transparent)]
+    Capability(#[from] CapabilityError),
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Config {
+    #[serde(default)]
+    pub plugins: PluginsConfig,
+    pub audit: Option<AuditConfig>,
+    pub directory: Option<DirectoryConfig>,
+    pub credentials: Option<CredentialsConfig>,
+}
+
+/// `[plugins]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PluginsConfig {
+    /// The plugin directory: `NAME.wasm` with optional `NAME.toml`.
+    pub dir: Option<PathBuf>,
+}
+
+/// `[audit]`: the audit trail plugins append to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AuditConfig {
+    /// The JSON Lines file.
+    pub path: PathBuf,
+    /// `strict`: each record is on disk (fsync) before the call that wrote
+    /// it returns; `batched`: records are synced every `batch-ms`.
+    #[serde(default)]
+    pub durability: DurabilityMode,
+    #[serde(default = "default_batch_ms")]
+    pub batch_ms: u64,
+    /// Rotate the file when it would pass this size; absent: never.
+    pub rotate_bytes: Option<u64>,
+}
+
+fn default_batch_ms() -> u64 {
+    100
+}
+
+/// `durability` of `[audit]`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DurabilityMode {
+    #[default]
+    Strict,
+    Batched,
+}
+
+/// `[directory]`: the E.164 number directory.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DirectoryConfig {
+    /// A TOML file of `"+number" = ["sip:user@domain", …]` under `[numbers]`.
+    pub file: PathBuf,
+}
+
+/// `[credentials]`: digest authentication.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CredentialsConfig {
+    /// A TOML file of `[[user]]` entries with HA1 hashes, never passwords.
+    pub file: PathBuf,
+    /// How long a nonce stays valid.
+    #[serde(default = "default_nonce_lifetime")]
+    pub nonce_lifetime_secs: u64,
+}
+
+fn default_nonce_lifetime() -> u64 {
+    300
+}
+
+impl Config {
+    /// Read a configuration file; relative paths in it are resolved against
+    /// its directory.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let mut config = Config::parse(&text, path)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.resolve_paths(base);
+        Ok(config)
+    }
+
+    /// Parse configuration text; `path` only names it in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        if let Some(dir) = &mut self.plugins.dir {
+            resolve(dir);
+        }
+        if let Some(audit) = &mut self.audit {
+            resolve(&mut audit.path);
+        }
+        if let Some(directory) = &mut self.directory {
+            resolve(&mut directory.file);
+        }
+        if let Some(credentials) = &mut self.credentials {
+            resolve(&mut credentials.file);
+        }
+    }
+
+    /// The capabilities this configuration describes.
+    pub fn capabilities(&self) -> Result<Capabilities, ConfigError> {
+        let audit: Arc<dyn AuditTrail> = match &self.audit {
+            Some(audit) => Arc::new(audit.open()?),
+            None => Capabilities::no_audit(),
+        };
+        self.capabilities_with(audit)
+    }
+
+    /// As [`Config::capabilities`], but without an `[audit]` section the
+    /// records are kept in memory and returned, for `sipwarden eval` to print.
+    pub fn capabilities_for_eval(&self) -> Result<(Capabilities, Option<Arc<AuditRecorder>>), ConfigError> {
+        match &self.audit {
+            Some(_) => Ok((self.capabilities()?, None)),
+            None => {
+                let recorder = Arc::new(AuditRecorder::default());
+                Ok((self.capabilities_with(recorder.clone())?, Some(recorder)))
+            }
+        }
+    }
+
+    fn capabilities_with(&self, audit: Arc<dyn AuditTrail>) -> Result<Capabilities, ConfigError> {
+        let directory: Arc<dyn Directory> = match &self.directory {
+            Some(d) => Arc::new(FileDirectory::load(&d.file)?),
+            None => Capabilities::no_directory(),
+        };
+        let (store, lifetime) = match &self.credentials {
+            Some(c) => (CredentialStore::load(&c.file)?, Duration::from_secs(c.nonce_lifetime_secs)),
+            None => (CredentialStore::default(), Duration::from_secs(default_nonce_lifetime())),
+        };
+        let digest = DigestAuthority::random()?.with_nonce_lifetime(lifetime);
+        Ok(Capabilities::new(audit, directory, store, digest))
+    }
+}
+
+impl AuditConfig {
+    fn open(&self) -> Result<AuditSink, CapabilityError> {
+        let durability = match self.durability {
+            DurabilityMode::Strict => Durability::Strict,
+            DurabilityMode::Batched => Durability::Batched { interval: Duration::from_millis(self.batch_ms) },
+        };
+        AuditSink::open(&self.path, durability, self.rotate_bytes.map(|max_bytes| Rotation { max_bytes }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_is_default() {
+        let c = Config::parse("", Path::new("x.toml")).unwrap();
+        assert!(c.audit.is_none() && c.plugins.dir.is_none());
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let err = Config::parse("[audit]\npath = \"a.jsonl\"\ndurability = \"sometimes\"\n", Path::new("sw.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("sw.toml: ") && err.contains("line 3") && err.contains("sometimes"), "{err}");
+        let err = Config::parse("[plugin]\ndir = \"p\"\n", Path::new("sw.toml")).unwrap_err().to_string();
+        assert!(err.contains("line 1") && err.contains("unknown field `plugin`"), "{err}");
+    }
+
+    #[test]
+    fn relative_paths_follow_the_file() {
+        let mut c =
+            Config::parse("[plugins]\ndir = \"plugins\"\n[audit]\npath = \"/var/a.jsonl\"\n", Path::new("x")).unwrap();
+        c.resolve_paths(Path::new("/etc/sipwarden"));
+        assert_eq!(c.plugins.dir.unwrap(), Path::new("/etc/sipwarden/plugins"));
+        assert_eq!(c.audit.unwrap().path, Path::new("/var/a.jsonl"));
+    }
+}

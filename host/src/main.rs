@@ -1,0 +1,219 @@
+//! The `sipwarden` command line.
+//!
+//! Exit codes (the same for every command):
+//! - 0: done (for `check`, the component can load);
+//! - 2: the command line is wrong (clap's usage errors);
+//! - 3: the input is unusable (a message that is not SIP, a configuration
+//!   file with an error);
+//! - 4: a plugin cannot load (not a component, wrong world, ungranted import,
+//!   refused configuration…).
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use sipwarden::capability::Capabilities;
+use sipwarden::config::Config;
+use sipwarden::policy::{self, Chain, Engine, EngineOptions, Manifest};
+use sipwarden::sip;
+use sipwarden::transport::{Origin, Transport};
+
+#[derive(Parser)]
+#[command(name = "sipwarden", version, about = "A WebAssembly policy-plugin host for SIP proxies")]
+struct Cli {
+    /// Log filter (tracing's EnvFilter syntax), e.g. `info` or `sipwarden=debug`.
+    #[arg(long, global = true, env = "SIPWARDEN_LOG", default_value = "warn")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check that a component is a sipwarden policy: print its world, imports
+    /// and exports; exit 0 if it can load, 4 with the reason if not.
+    Check(CheckArgs),
+    /// Run a chain of plugins on one SIP message, as the proxy would, and
+    /// print the verdict and edits as JSON.
+    Eval(EvalArgs),
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// The component (`NAME.wasm`).
+    file: PathBuf,
+    /// The manifest to check it with (default: `NAME.toml` beside it, if
+    /// any). With a manifest, the grants are checked and `init` is run with
+    /// its configuration.
+    #[arg(long)]
+    manifest: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// A directory of plugins (`NAME.wasm` with optional `NAME.toml`).
+    #[arg(long, conflicts_with = "plugin")]
+    plugins: Option<PathBuf>,
+    /// A plugin file; repeat for a chain (a `NAME.toml` beside it is its manifest).
+    #[arg(long)]
+    plugin: Vec<PathBuf>,
+    /// The sipwarden configuration (capabilities: audit, directory, credentials).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The transport the message is taken to have arrived over.
+    #[arg(long, default_value = "udp")]
+    transport: Transport,
+    /// The address and port it is taken to have come from.
+    #[arg(long, default_value = "127.0.0.1:5060")]
+    source: SocketAddr,
+    /// A file of raw SIP (CRLF line endings, as on the wire); `-` for stdin.
+    message: PathBuf,
+}
+
+/// A failure with the exit code it maps to.
+struct Exit {
+    code: u8,
+    error: anyhow::Error,
+}
+
+fn exit(code: u8) -> impl FnOnce(anyhow::Error) -> Exit {
+    move |error| Exit { code, error }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+
+    let result = match cli.command {
+        Command::Check(args) => check(args),
+        Command::Eval(args) => eval(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Exit { code, error }) => {
+            eprintln!("sipwarden: {error:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn check(args: CheckArgs) -> Result<(), Exit> {
+    let capabilities = Capabilities::inert().map_err(|e| exit(1)(e.into()))?;
+    let engine = Engine::new(&EngineOptions::default(), capabilities).map_err(|e| exit(1)(e.into()))?;
+    let bytes =
+        std::fs::read(&args.file).with_context(|| format!("{}: cannot read", args.file.display())).map_err(exit(3))?;
+    let name = args.file.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+    let manifest_path = args.manifest.clone().or_else(|| {
+        let beside = args.file.with_extension("toml");
+        beside.exists().then_some(beside)
+    });
+    let manifest = match &manifest_path {
+        Some(path) => Some(Manifest::load(path).map_err(|e| exit(3)(e.into()))?),
+        None => None,
+    };
+
+    let in_file = |e: policy::LoadError| exit(4)(anyhow::Error::new(e).context(args.file.display().to_string()));
+    let component =
+        engine.compile(&name, &bytes, manifest.as_ref().unwrap_or(&Manifest::default())).map_err(in_file)?;
+    let (imports, exports) = engine.describe(&component);
+    let mut needs = Vec::new();
+    for import in &imports {
+        if let Some(capability) = policy::capability_of(import).map_err(in_file)? {
+            needs.push(capability.to_string());
+        }
+    }
+    println!("{}: a {} component", args.file.display(), policy::WORLD);
+    println!("  sha256:  {}", hex_sha256(&bytes));
+    println!("  exports: {}", exports.join(", "));
+    println!("  imports: {}", imports.join(", "));
+    println!("  capabilities it needs: {}", if needs.is_empty() { "none".to_string() } else { needs.join(", ") });
+    match (manifest, manifest_path) {
+        (Some(manifest), Some(path)) => {
+            engine.load(&name, &bytes, manifest).map_err(in_file)?;
+            println!("  manifest {}: grants checked, init accepted its configuration", path.display());
+        }
+        _ => {
+            let manifest = Manifest { capabilities: policy::Capability::ALL.to_vec(), ..Manifest::default() };
+            engine.load(&name, &bytes, manifest).map_err(in_file)?;
+            println!("  no manifest: loaded with every capability and an empty configuration");
+        }
+    }
+    println!("ok");
+    Ok(())
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+fn eval(args: EvalArgs) -> Result<(), Exit> {
+    let raw = read_message(&args.message).map_err(exit(3))?;
+    let request = match sip::parse(&raw) {
+        Ok(sip::Message::Request(request)) => request,
+        Ok(sip::Message::Response(_)) => {
+            return Err(exit(3)(anyhow::anyhow!(
+                "{}: a SIP response; policies decide requests",
+                args.message.display()
+            )));
+        }
+        Err(e) => return Err(exit(3)(anyhow::anyhow!("{}: not a valid SIP request: {e}", args.message.display()))),
+    };
+
+    let config = match &args.config {
+        Some(path) => Config::load(path).map_err(|e| exit(3)(e.into()))?,
+        None => Config::default(),
+    };
+    let (capabilities, recorder) = config.capabilities_for_eval().map_err(|e| exit(3)(e.into()))?;
+    let engine = Engine::new(&EngineOptions::default(), capabilities).map_err(|e| exit(1)(e.into()))?;
+    let chain = load_chain(&engine, &args).map_err(exit(4))?;
+
+    let origin = Origin { transport: args.transport, source: args.source, tls_peer: None };
+    let outcome = chain.decide(request, origin);
+    let mut report = serde_json::json!({
+        "decision": outcome.decision,
+        "steps": outcome.steps,
+    });
+    if outcome.decision == policy::Decision::Forward {
+        report["request"] = String::from_utf8_lossy(&outcome.request.to_bytes()).into();
+    }
+    if let Some(recorder) = recorder {
+        report["audit"] = recorder.records().into();
+    }
+    let text = serde_json::to_string_pretty(&report).context("cannot encode the report").map_err(exit(1))?;
+    println!("{text}");
+    Ok(())
+}
+
+fn load_chain(engine: &Engine, args: &EvalArgs) -> anyhow::Result<Chain> {
+    if let Some(dir) = &args.plugins {
+        return Ok(Chain::load_dir(engine, dir)?);
+    }
+    if args.plugin.is_empty() {
+        anyhow::bail!("no plugins: give --plugins DIR or --plugin FILE");
+    }
+    let plugins = args.plugin.iter().map(|p| engine.load_file(p).map(Arc::new)).collect::<Result<_, _>>()?;
+    Ok(Chain::new(plugins))
+}
+
+/// The message bytes, from a file or stdin; empty input is an error, not a
+/// request with nothing in it.
+fn read_message(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let bytes = if path == Path::new("-") {
+        let mut buf = Vec::new();
+        std::io::stdin().read_to_end(&mut buf).context("cannot read stdin")?;
+        buf
+    } else {
+        std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?
+    };
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        anyhow::bail!("{}: empty message", path.display());
+    }
+    Ok(bytes)
+}

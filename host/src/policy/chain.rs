@@ -1,0 +1,179 @@
+//! The chain: plugins run in order on every request.
+//!
+//! The first plugin that answers ends the chain; edits accumulate and the
+//! plugins after an edit see the edited request. A plugin that fails is
+//! handled by its own failure policy: failing closed answers the request,
+//! failing open skips the plugin.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::engine::{Engine, LoadError};
+use super::manifest::FailureMode;
+use super::plugin::{Failure, Plugin};
+use super::verdict::{self, Edit, Reply, Verdict};
+use super::view::{RequestView, ResponseView};
+use crate::sip;
+use crate::transport::Origin;
+
+/// An ordered set of plugins.
+#[derive(Clone, Default)]
+pub struct Chain {
+    plugins: Vec<Arc<Plugin>>,
+}
+
+/// The chain's decision on one request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "decision", rename_all = "kebab-case")]
+pub enum Decision {
+    /// Route the (possibly edited) request onwards.
+    Forward,
+    /// Answer with this reply instead.
+    Respond {
+        reply: Reply,
+        /// The plugin that answered.
+        by: String,
+        /// True when the answer comes from a failure policy, not a verdict.
+        failure: bool,
+    },
+}
+
+/// What one plugin did with a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "kebab-case")]
+pub enum StepResult {
+    Continue { edits: Vec<Edit> },
+    Respond { reply: Reply },
+    Failed { kind: &'static str, error: String, mode: FailureMode },
+}
+
+/// One plugin's step, in the order they ran.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Step {
+    pub plugin: String,
+    #[serde(flatten)]
+    pub result: StepResult,
+}
+
+/// The result of running the chain on a request.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The request with every accepted edit applied.
+    pub request: sip::Request,
+    pub origin: Origin,
+    pub decision: Decision,
+    pub steps: Vec<Step>,
+    /// The plugins that let the request through and asked to see its
+    /// response, for [`Chain::observe`].
+    pub observers: Vec<Arc<Plugin>>,
+}
+
+impl Chain {
+    /// A chain of these plugins, ordered by their manifests' `order`, then
+    /// by name so that the order never depends on the file system.
+    pub fn new(mut plugins: Vec<Arc<Plugin>>) -> Chain {
+        plugins.sort_by(|a, b| a.manifest().order.cmp(&b.manifest().order).then_with(|| a.name().cmp(b.name())));
+        Chain { plugins }
+    }
+
+    /// Load every `*.wasm` of a directory (each with its `NAME.toml`, if
+    /// any). One plugin that fails to load fails the whole directory: an
+    /// operator must never run a chain with a policy silently missing.
+    pub fn load_dir(engine: &Engine, dir: &Path) -> Result<Chain, LoadError> {
+        let entries = std::fs::read_dir(dir).map_err(|source| LoadError::Read { path: dir.to_path_buf(), source })?;
+        let mut paths = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|source| LoadError::Read { path: dir.to_path_buf(), source })?;
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "wasm") {
+                paths.push(path);
+            }
+        }
+        paths.sort();
+        let plugins = paths.iter().map(|p| engine.load_file(p).map(Arc::new)).collect::<Result<_, _>>()?;
+        Ok(Chain::new(plugins))
+    }
+
+    pub fn plugins(&self) -> &[Arc<Plugin>] {
+        &self.plugins
+    }
+
+    /// Run the chain on a request.
+    pub fn decide(&self, request: sip::Request, origin: Origin) -> Outcome {
+        let mut view = RequestView { request, origin };
+        let mut steps = Vec::new();
+        let mut observers = Vec::new();
+        for plugin in &self.plugins {
+            if !plugin.manifest().sees(&view.request.method) {
+                continue;
+            }
+            let (back, result) = plugin.decide(view);
+            view = back;
+            match result {
+                Ok(Verdict::Continue { edits }) => {
+                    verdict::apply(&mut view.request, &edits);
+                    if plugin.manifest().responses {
+                        observers.push(plugin.clone());
+                    }
+                    steps.push(Step { plugin: plugin.name().to_string(), result: StepResult::Continue { edits } });
+                }
+                Ok(Verdict::Respond(reply)) => {
+                    steps.push(Step {
+                        plugin: plugin.name().to_string(),
+                        result: StepResult::Respond { reply: reply.clone() },
+                    });
+                    let decision = Decision::Respond { reply, by: plugin.name().to_string(), failure: false };
+                    return finish(view, decision, steps, observers);
+                }
+                Err(failure) => {
+                    let policy = &plugin.manifest().failure;
+                    steps.push(Step {
+                        plugin: plugin.name().to_string(),
+                        result: StepResult::Failed {
+                            kind: failure.kind(),
+                            error: failure.to_string(),
+                            mode: policy.mode,
+                        },
+                    });
+                    if policy.mode == FailureMode::Closed {
+                        let reply = Reply {
+                            status: policy.status.code(),
+                            reason: policy.reason.as_str().to_string(),
+                            headers: Vec::new(),
+                        };
+                        let decision = Decision::Respond { reply, by: plugin.name().to_string(), failure: true };
+                        return finish(view, decision, steps, observers);
+                    }
+                    skipped(plugin, &failure);
+                }
+            }
+        }
+        finish(view, Decision::Forward, steps, observers)
+    }
+
+    /// Show a response to the plugins that asked for it. Observation cannot
+    /// change the response, so a failure here is logged and counted only.
+    pub fn observe(observers: &[Arc<Plugin>], request: sip::Request, origin: Origin, response: sip::Response) {
+        let mut req = RequestView { request, origin };
+        let mut resp = ResponseView { response };
+        for plugin in observers {
+            let (r, s, _result) = plugin.observe(req, resp);
+            req = r;
+            resp = s;
+        }
+    }
+}
+
+fn finish(view: RequestView, decision: Decision, steps: Vec<Step>, observers: Vec<Arc<Plugin>>) -> Outcome {
+    Outcome { request: view.request, origin: view.origin, decision, steps, observers }
+}
+
+fn skipped(plugin: &Plugin, failure: &Failure) {
+    tracing::warn!(
+        plugin = plugin.name(),
+        kind = failure.kind(),
+        "failing open: request continues without this plugin"
+    );
+}

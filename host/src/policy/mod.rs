@@ -1,0 +1,23 @@
+//! The policy engine: WebAssembly components that decide SIP requests.
+//!
+//! Reading order: [`manifest`] (what the operator says about a plugin),
+//! `engine` (compiling and checking a component), `plugin` (running one:
+//! pooled instances, deadlines, memory caps, failures), `chain` (running
+//! them in order), `verdict` (what a plugin may answer), `view` (what a
+//! plugin may see and call), `sandbox` (what it may not touch).
+
+mod bindings;
+mod chain;
+mod engine;
+pub mod manifest;
+mod plugin;
+mod sandbox;
+mod verdict;
+mod view;
+
+pub use chain::{Chain, Decision, Outcome, Step, StepResult};
+pub use engine::{Engine, EngineOptions, LoadError, POLICY_EXPORT, WORLD, capability_of};
+pub use manifest::{Capability, Manifest, ManifestError};
+pub use plugin::{Failure, Plugin, PluginStats};
+pub use verdict::{Edit, MalformedVerdict, Reply, Verdict};
+pub use view::{RequestView, ResponseView};

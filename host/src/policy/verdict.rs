@@ -1,0 +1,226 @@
+//! Verdicts as the host acts on them, checked before anything is applied.
+//!
+//! A verdict comes out of a sandbox and goes into the signalling path, so it
+//! is treated as untrusted input: bounded in size, header names must be
+//! tokens, values cannot carry line breaks (which would smuggle headers into
+//! the message), and the headers the proxy core owns cannot be touched.
+
+use serde::Serialize;
+
+use super::bindings::types as wit;
+use crate::sip;
+
+/// What a plugin decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "verdict", rename_all = "kebab-case")]
+pub enum Verdict {
+    Continue { edits: Vec<Edit> },
+    Respond(Reply),
+}
+
+/// A checked change to a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "edit", rename_all = "kebab-case")]
+pub enum Edit {
+    SetRequestUri { uri: String },
+    AddHeader { name: String, value: String },
+    SetHeader { name: String, value: String },
+    RemoveHeader { name: String },
+}
+
+/// A checked response to send instead of forwarding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reply {
+    pub status: u16,
+    pub reason: String,
+    pub headers: Vec<sip::Header>,
+}
+
+/// Why a verdict was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MalformedVerdict {
+    #[error("verdict has {0} headers and edits; at most {MAX_ITEMS} are allowed")]
+    TooManyItems(usize),
+    #[error("verdict is {0} bytes; at most {MAX_BYTES} are allowed")]
+    TooLarge(usize),
+    #[error("status {0} cannot answer a request (200-699 only)")]
+    BadStatus(u16),
+    #[error("reason phrase contains a control character")]
+    BadReason,
+    #[error("header name `{0}` is not a token")]
+    BadHeaderName(String),
+    #[error("value of header `{0}` contains a line break or control character")]
+    BadHeaderValue(String),
+    #[error("header `{0}` belongs to the proxy and cannot be set by a policy")]
+    ReservedHeader(String),
+    #[error("Request-URI `{0}` is not a valid SIP or tel URI")]
+    BadRequestUri(String),
+}
+
+/// Most headers and edits one verdict may carry.
+pub const MAX_ITEMS: usize = 64;
+/// Most bytes of text one verdict may carry.
+pub const MAX_BYTES: usize = 16 * 1024;
+
+/// Headers that the proxy core writes and keeps consistent (RFC 3261 §16.6):
+/// a policy that could edit them could break routing, transaction matching
+/// or framing.
+const RESERVED: [&str; 7] = ["Via", "Call-ID", "CSeq", "Content-Length", "Max-Forwards", "From", "To"];
+
+impl Verdict {
+    /// Check a verdict lifted from a plugin.
+    pub(crate) fn check(raw: wit::Verdict) -> Result<Verdict, MalformedVerdict> {
+        match raw {
+            wit::Verdict::Continue(edits) => {
+                if edits.len() > MAX_ITEMS {
+                    return Err(MalformedVerdict::TooManyItems(edits.len()));
+                }
+                let size: usize = edits
+                    .iter()
+                    .map(|e| match e {
+                        wit::Edit::SetRequestUri(u) | wit::Edit::RemoveHeader(u) => u.len(),
+                        wit::Edit::AddHeader(h) | wit::Edit::SetHeader(h) => h.name.len() + h.value.len(),
+                    })
+                    .sum();
+                if size > MAX_BYTES {
+                    return Err(MalformedVerdict::TooLarge(size));
+                }
+                let edits = edits.into_iter().map(check_edit).collect::<Result<_, _>>()?;
+                Ok(Verdict::Continue { edits })
+            }
+            wit::Verdict::Respond(reply) => {
+                if reply.headers.len() > MAX_ITEMS {
+                    return Err(MalformedVerdict::TooManyItems(reply.headers.len()));
+                }
+                let size =
+                    reply.reason.len() + reply.headers.iter().map(|h| h.name.len() + h.value.len()).sum::<usize>();
+                if size > MAX_BYTES {
+                    return Err(MalformedVerdict::TooLarge(size));
+                }
+                if !(200..=699).contains(&reply.status) {
+                    return Err(MalformedVerdict::BadStatus(reply.status));
+                }
+                if reply.reason.chars().any(char::is_control) {
+                    return Err(MalformedVerdict::BadReason);
+                }
+                let headers = reply.headers.into_iter().map(check_header).collect::<Result<_, _>>()?;
+                Ok(Verdict::Respond(Reply { status: reply.status, reason: reply.reason, headers }))
+            }
+        }
+    }
+}
+
+fn check_edit(edit: wit::Edit) -> Result<Edit, MalformedVerdict> {
+    Ok(match edit {
+        wit::Edit::SetRequestUri(uri) => {
+            if !sip::is_valid_request_uri(&uri) {
+                return Err(MalformedVerdict::BadRequestUri(uri));
+            }
+            Edit::SetRequestUri { uri }
+        }
+        wit::Edit::AddHeader(h) => {
+            let h = check_header(h)?;
+            Edit::AddHeader { name: h.name, value: h.value }
+        }
+        wit::Edit::SetHeader(h) => {
+            let h = check_header(h)?;
+            Edit::SetHeader { name: h.name, value: h.value }
+        }
+        wit::Edit::RemoveHeader(name) => Edit::RemoveHeader { name: check_name(&name)? },
+    })
+}
+
+fn check_name(name: &str) -> Result<String, MalformedVerdict> {
+    if name.is_empty() || !name.bytes().all(is_token_byte) {
+        return Err(MalformedVerdict::BadHeaderName(name.to_string()));
+    }
+    let canonical = sip::canonical_name(name).to_string();
+    if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(&canonical)) {
+        return Err(MalformedVerdict::ReservedHeader(canonical));
+    }
+    Ok(canonical)
+}
+
+fn check_header(h: wit::Header) -> Result<sip::Header, MalformedVerdict> {
+    let name = check_name(&h.name)?;
+    // Tab is the only control character a header value may contain.
+    if h.value.chars().any(|c| c.is_control() && c != '\t') {
+        return Err(MalformedVerdict::BadHeaderValue(name));
+    }
+    Ok(sip::Header { name, value: h.value })
+}
+
+/// RFC 3261 §25.1 `token`.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
+}
+
+/// Apply checked edits to a request, in order.
+pub fn apply(request: &mut sip::Request, edits: &[Edit]) {
+    for edit in edits {
+        // `Verdict::check` refused every name and value that `Headers` would
+        // refuse (non-token names, line breaks), so these cannot fail.
+        let applied = match edit {
+            Edit::SetRequestUri { uri } => {
+                request.uri = uri.clone();
+                Ok(())
+            }
+            Edit::AddHeader { name, value } => request.headers.push(name, value.as_str()),
+            Edit::SetHeader { name, value } => request.headers.set(name, value.as_str()),
+            Edit::RemoveHeader { name } => {
+                request.headers.remove(name);
+                Ok(())
+            }
+        };
+        debug_assert!(applied.is_ok(), "a checked edit was refused: {applied:?}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(name: &str, value: &str) -> wit::Header {
+        wit::Header { name: name.into(), value: value.into() }
+    }
+
+    fn respond(status: u16, headers: Vec<wit::Header>) -> wit::Verdict {
+        wit::Verdict::Respond(wit::Reply { status, reason: "Nope".into(), headers })
+    }
+
+    #[test]
+    fn accepts_a_challenge() {
+        let v = Verdict::check(respond(401, vec![header("www-authenticate", "Digest realm=\"x\"")])).unwrap();
+        let Verdict::Respond(reply) = v else { panic!() };
+        assert_eq!(reply.headers[0].name, "WWW-Authenticate");
+    }
+
+    #[test]
+    fn refuses_header_injection() {
+        let err = Verdict::check(respond(403, vec![header("Warning", "a\r\nVia: SIP/2.0/UDP x")])).unwrap_err();
+        assert_eq!(err, MalformedVerdict::BadHeaderValue("Warning".into()));
+    }
+
+    #[test]
+    fn refuses_reserved_and_bad_names() {
+        let edit = wit::Verdict::Continue(vec![wit::Edit::SetHeader(header("v", "SIP/2.0/UDP x"))]);
+        assert_eq!(Verdict::check(edit).unwrap_err(), MalformedVerdict::ReservedHeader("Via".into()));
+        let edit = wit::Verdict::Continue(vec![wit::Edit::AddHeader(header("Bad Name", "x"))]);
+        assert!(matches!(Verdict::check(edit).unwrap_err(), MalformedVerdict::BadHeaderName(_)));
+    }
+
+    #[test]
+    fn refuses_provisional_and_oversized() {
+        assert_eq!(Verdict::check(respond(180, vec![])).unwrap_err(), MalformedVerdict::BadStatus(180));
+        let many = (0..65).map(|i| header("X-A", &i.to_string())).collect();
+        assert_eq!(Verdict::check(respond(403, many)).unwrap_err(), MalformedVerdict::TooManyItems(65));
+        let big = vec![header("X-A", &"a".repeat(MAX_BYTES))];
+        assert!(matches!(Verdict::check(respond(403, big)).unwrap_err(), MalformedVerdict::TooLarge(_)));
+    }
+
+    #[test]
+    fn refuses_bad_request_uri() {
+        let edit = wit::Verdict::Continue(vec![wit::Edit::SetRequestUri("not a uri".into())]);
+        assert!(matches!(Verdict::check(edit).unwrap_err(), MalformedVerdict::BadRequestUri(_)));
+    }
+}

@@ -1,0 +1,497 @@
+//! The parts of the RFC 3261 §25 grammar a proxy must check before it relies
+//! on a message: tokens, URIs, name-addr values, Via and Call-ID.
+//!
+//! Header values reach these functions unfolded (one line, LWS already reduced
+//! to spaces and tabs), so "linear white space" here is just SP and HT.
+//! Errors are short English phrases that [`super::ParseError`] wraps.
+
+use std::net::Ipv6Addr;
+
+use super::error::excerpt;
+
+fn is_token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-.!%*_+`'~".contains(c)
+}
+
+/// `token` (RFC 3261 §25.1): methods, header names and parameter names.
+pub(crate) fn is_token(text: &str) -> bool {
+    !text.is_empty() && text.chars().all(is_token_char)
+}
+
+fn is_ws(c: char) -> bool {
+    c == ' ' || c == '\t'
+}
+
+fn is_unreserved(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-_.!~*'()".contains(c)
+}
+
+/// Characters allowed, besides unreserved ones and escapes, in each URI part.
+const RESERVED: &str = ";/?:@&=+$,[]";
+const USER: &str = "&=+$,;?/";
+const PASSWORD: &str = "&=+$,";
+const PARAM: &str = "[]/:&+$";
+const HEADER: &str = "[]/?:+$";
+
+/// Checks that `part` holds only unreserved characters, characters from
+/// `extra` and well-formed `%HH` escapes.
+fn check_chars(part: &str, extra: &str, what: &str) -> Result<(), String> {
+    let mut chars = part.chars();
+    while let Some(c) = chars.next() {
+        if c == '%' {
+            let escape: String = chars.by_ref().take(2).collect();
+            if escape.len() != 2 || !escape.chars().all(|h| h.is_ascii_hexdigit()) {
+                return Err(format!("bad % escape in the {what}"));
+            }
+        } else if !is_unreserved(c) && !extra.contains(c) {
+            return Err(format!("character {} is not allowed in the {what}", excerpt(&c.to_string())));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a URI: any absolute URI (RFC 3261 §25.1 `absoluteURI`), and the full
+/// SIP-URI structure for `sip:` and `sips:`. Headers (`?h=v`) are refused
+/// where RFC 3261 §19.1.1 forbids them, as in a Request-URI.
+pub(crate) fn check_uri(uri: &str, allow_headers: bool) -> Result<(), String> {
+    let (scheme, rest) = uri.split_once(':').ok_or("no scheme")?;
+    let mut scheme_chars = scheme.chars();
+    let scheme_ok = scheme_chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme_chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    if !scheme_ok {
+        return Err(format!("{} is not a URI scheme", excerpt(scheme)));
+    }
+    if rest.is_empty() {
+        return Err("nothing follows the scheme".into());
+    }
+    check_chars(rest, RESERVED, "URI")?;
+    if scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips") {
+        check_sip_uri(rest, allow_headers)
+    } else {
+        Ok(())
+    }
+}
+
+/// `[ userinfo "@" ] hostport uri-parameters [ headers ]`, after the scheme.
+/// Neither userinfo nor what follows the host may contain `@`, so the first
+/// `@` is the userinfo delimiter even though the user part may contain `?`.
+fn check_sip_uri(rest: &str, allow_headers: bool) -> Result<(), String> {
+    let host_part = match rest.split_once('@') {
+        Some((userinfo, host_part)) => {
+            let (user, password) = match userinfo.split_once(':') {
+                Some((user, password)) => (user, Some(password)),
+                None => (userinfo, None),
+            };
+            if user.is_empty() {
+                return Err("empty user part".into());
+            }
+            check_chars(user, USER, "user part")?;
+            if let Some(password) = password {
+                check_chars(password, PASSWORD, "password")?;
+            }
+            host_part
+        }
+        None => rest,
+    };
+    let (host_part, headers) = match host_part.split_once('?') {
+        Some((_, _)) if !allow_headers => {
+            return Err("URI headers (?name=value) are not allowed here".into());
+        }
+        Some((host_part, headers)) => (host_part, Some(headers)),
+        None => (host_part, None),
+    };
+    let mut params = host_part.split(';');
+    check_hostport(params.next().unwrap_or_default())?;
+    for param in params {
+        let (name, value) = match param.split_once('=') {
+            Some((name, value)) => (name, Some(value)),
+            None => (param, None),
+        };
+        if name.is_empty() || value.is_some_and(str::is_empty) {
+            return Err("empty URI parameter".into());
+        }
+        check_chars(name, PARAM, "URI parameters")?;
+        check_chars(value.unwrap_or_default(), PARAM, "URI parameters")?;
+    }
+    for header in headers.into_iter().flat_map(|h| h.split('&')) {
+        match header.split_once('=') {
+            Some((name, value)) if !name.is_empty() => {
+                check_chars(name, HEADER, "URI headers")?;
+                check_chars(value, HEADER, "URI headers")?;
+            }
+            _ => return Err("malformed URI header".into()),
+        }
+    }
+    Ok(())
+}
+
+/// `host [ ":" port ]`, where host is a hostname, an IPv4 address or a
+/// bracketed IPv6 reference.
+fn check_hostport(hostport: &str) -> Result<(), String> {
+    let port = if let Some(v6) = hostport.strip_prefix('[') {
+        let (address, after) = v6.split_once(']').ok_or("unterminated IPv6 reference")?;
+        address.parse::<Ipv6Addr>().map_err(|_| format!("{} is not an IPv6 address", excerpt(address)))?;
+        match after {
+            "" => None,
+            after => Some(after.strip_prefix(':').ok_or("junk after the IPv6 reference")?),
+        }
+    } else {
+        let (host, port) = match hostport.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (hostport, None),
+        };
+        check_hostname(host)?;
+        port
+    };
+    match port {
+        Some(port) if !port.bytes().all(|b| b.is_ascii_digit()) || port.parse::<u16>().is_err() => {
+            Err(format!("{} is not a port number", excerpt(port)))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A hostname or IPv4 address: dot-separated labels of letters, digits and
+/// inner hyphens, with an optional final dot.
+fn check_hostname(host: &str) -> Result<(), String> {
+    let labels = host.strip_suffix('.').unwrap_or(host);
+    let valid = !labels.is_empty()
+        && labels.split('.').all(|label| {
+            !label.is_empty()
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    if valid { Ok(()) } else { Err(format!("{} is not a host name", excerpt(host))) }
+}
+
+/// A cursor over a header value.
+struct Scanner<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Scanner<'a> {
+    fn new(text: &'a str) -> Self {
+        Self { rest: text }
+    }
+
+    fn skip_ws(&mut self) -> bool {
+        let before = self.rest.len();
+        self.rest = self.rest.trim_start_matches(is_ws);
+        self.rest.len() < before
+    }
+
+    fn peek(&self) -> Option<char> {
+        self.rest.chars().next()
+    }
+
+    fn eat(&mut self, c: char) -> bool {
+        match self.rest.strip_prefix(c) {
+            Some(rest) => {
+                self.rest = rest;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn take_while(&mut self, keep: impl Fn(char) -> bool) -> &'a str {
+        let end = self.rest.find(|c| !keep(c)).unwrap_or(self.rest.len());
+        let (taken, rest) = self.rest.split_at(end);
+        self.rest = rest;
+        taken
+    }
+
+    /// `quoted-string`, opening quote included; returns it with its quotes.
+    fn quoted_string(&mut self) -> Result<&'a str, String> {
+        let text = self.rest;
+        let mut chars = text.char_indices();
+        if chars.next().map(|(_, c)| c) != Some('"') {
+            return Err("expected a quoted string".into());
+        }
+        while let Some((at, c)) = chars.next() {
+            match c {
+                '"' => {
+                    let (quoted, rest) = text.split_at(at + 1);
+                    self.rest = rest;
+                    return Ok(quoted);
+                }
+                // quoted-pair: any ASCII but CR and LF.
+                '\\' => match chars.next() {
+                    Some((_, escaped)) if escaped.is_ascii() && escaped != '\r' && escaped != '\n' => {}
+                    _ => return Err("bad escape in a quoted string".into()),
+                },
+                c if c.is_control() && c != '\t' => {
+                    return Err("control character in a quoted string".into());
+                }
+                _ => {}
+            }
+        }
+        Err("unterminated quoted string".into())
+    }
+
+    /// `*( SEMI generic-param )`, up to the end or, in a list, a comma.
+    fn params(&mut self, mut each: impl FnMut(&'a str, Option<&'a str>)) -> Result<(), String> {
+        loop {
+            self.skip_ws();
+            match self.peek() {
+                None | Some(',') => return Ok(()),
+                Some(';') => self.eat(';'),
+                Some(c) => {
+                    return Err(format!("unexpected {} where a parameter should start", excerpt(&c.to_string())));
+                }
+            };
+            self.skip_ws();
+            let name = self.take_while(is_token_char);
+            if name.is_empty() {
+                return Err("empty parameter".into());
+            }
+            self.skip_ws();
+            let value = if self.eat('=') {
+                self.skip_ws();
+                let value = if self.peek() == Some('"') {
+                    self.quoted_string()?
+                } else {
+                    // gen-value: token / host, so IPv6 addresses too.
+                    self.take_while(|c| is_token_char(c) || "[]:".contains(c))
+                };
+                if value.is_empty() {
+                    return Err(format!("parameter {} has an empty value", excerpt(name)));
+                }
+                Some(value)
+            } else {
+                None
+            };
+            each(name, value);
+        }
+    }
+}
+
+/// The value of the parameter `name` (case-insensitive) in a parameter list
+/// such as the one [`address_params`] returns.
+pub(crate) fn find_param<'a>(params: &'a str, name: &str) -> Option<&'a str> {
+    let mut found = None;
+    let mut scanner = Scanner::new(params);
+    // A malformed tail cannot hide a parameter seen before it.
+    let _ = scanner.params(|key, value| {
+        if found.is_none() && key.eq_ignore_ascii_case(name) {
+            found = value;
+        }
+    });
+    found
+}
+
+/// Parses `( name-addr / addr-spec ) *( SEMI param )` (From, To), checks the
+/// display name and the URI, and returns the text of the parameters.
+pub(crate) fn address_params(value: &str) -> Result<&str, String> {
+    let mut scanner = Scanner::new(value);
+    scanner.skip_ws();
+    let bracketed = if scanner.peek() == Some('"') {
+        scanner.quoted_string()?;
+        scanner.skip_ws();
+        if !scanner.eat('<') {
+            return Err("a quoted display name must be followed by <URI>".into());
+        }
+        true
+    } else if let Some((display, uri)) =
+        scanner.rest.split_once('<').filter(|(display, _)| !display.contains([';', '"']))
+    {
+        if !display.split(is_ws).all(|word| word.is_empty() || is_token(word)) {
+            return Err("an unquoted display name must be a list of tokens".into());
+        }
+        scanner.rest = uri;
+        true
+    } else {
+        false
+    };
+    if bracketed {
+        let (uri, params) = scanner.rest.split_once('>').ok_or("missing > after the URI")?;
+        if uri.starts_with(is_ws) || uri.ends_with(is_ws) {
+            return Err("white space inside <>".into());
+        }
+        check_uri(uri, true)?;
+        Ok(params)
+    } else {
+        // addr-spec: the URI cannot hold ';', '?' or ',' (RFC 3261 §20.10),
+        // so parameters after it are header parameters.
+        let uri = scanner.take_while(|c| c != ';' && !is_ws(c));
+        check_uri(uri, false)?;
+        Ok(scanner.rest)
+    }
+}
+
+/// Checks a From or To value: one address with well-formed parameters.
+pub(crate) fn check_address(value: &str) -> Result<(), String> {
+    let mut scanner = Scanner::new(address_params(value)?);
+    scanner.params(|_, _| {})?;
+    if scanner.rest.is_empty() { Ok(()) } else { Err("more than one address".into()) }
+}
+
+/// One `via-parm` located in a Via header value.
+pub(crate) struct ViaParm<'a> {
+    /// The whole via-parm, trimmed.
+    pub text: &'a str,
+    /// Its parameters, from the first `;`.
+    pub params: &'a str,
+}
+
+/// Reads `sent-protocol LWS sent-by *( SEMI via-params )`, stopping before a
+/// comma. SLASH and COLON allow white space on both sides (RFC 3261 §25.1).
+fn via_parm<'a>(scanner: &mut Scanner<'a>) -> Result<ViaParm<'a>, String> {
+    scanner.skip_ws();
+    let start = scanner.rest;
+    for (index, part) in ["protocol name", "protocol version", "transport"].into_iter().enumerate() {
+        if index > 0 {
+            scanner.skip_ws();
+            if !scanner.eat('/') {
+                return Err("the protocol must be name/version/transport".into());
+            }
+            scanner.skip_ws();
+        }
+        if scanner.take_while(is_token_char).is_empty() {
+            return Err(format!("missing {part}"));
+        }
+    }
+    if !scanner.skip_ws() {
+        return Err("no space between protocol and sent-by".into());
+    }
+    let host = if scanner.peek() == Some('[') {
+        let end = scanner.rest.find(']').map_or(scanner.rest.len(), |at| at + 1);
+        let (host, rest) = scanner.rest.split_at(end);
+        scanner.rest = rest;
+        host
+    } else {
+        scanner.take_while(|c| c.is_ascii_alphanumeric() || "-.".contains(c))
+    };
+    scanner.skip_ws();
+    let port = if scanner.eat(':') {
+        scanner.skip_ws();
+        Some(scanner.take_while(|c| c.is_ascii_digit()))
+    } else {
+        None
+    };
+    let hostport = match port {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    };
+    check_hostport(&hostport)?;
+    let params_start = scanner.rest;
+    scanner.params(|_, _| {})?;
+    let consumed = |from: &'a str| {
+        from.get(..from.len().saturating_sub(scanner.rest.len())).unwrap_or_default().trim_end_matches(is_ws)
+    };
+    Ok(ViaParm { text: consumed(start), params: consumed(params_start) })
+}
+
+/// Checks a Via value: one or more comma-separated via-parms.
+pub(crate) fn check_via(value: &str) -> Result<(), String> {
+    let mut scanner = Scanner::new(value);
+    loop {
+        via_parm(&mut scanner)?;
+        scanner.skip_ws();
+        if !scanner.eat(',') {
+            return Ok(());
+        }
+    }
+}
+
+/// The first via-parm of a Via value, if it is well formed.
+pub(crate) fn first_via(value: &str) -> Option<ViaParm<'_>> {
+    via_parm(&mut Scanner::new(value)).ok()
+}
+
+/// `callid = word [ "@" word ]` (RFC 3261 §25.1).
+pub(crate) fn check_call_id(value: &str) -> Result<(), String> {
+    let is_word =
+        |word: &str| !word.is_empty() && word.chars().all(|c| is_token_char(c) || "()<>:\\\"/[]?{}".contains(c));
+    let valid = match value.split_once('@') {
+        Some((local, host)) => is_word(local) && is_word(host),
+        None => is_word(value),
+    };
+    if valid { Ok(()) } else { Err(format!("{} is not word[@word]", excerpt(value))) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_uris() {
+        for good in [
+            "sip:user@example.com",
+            "sips:[2001:db8::10]:5061;transport=tls",
+            "sip:user;par=u%40example.net@example.com",
+            "sip:1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*:&it+has=1,weird!*pas$wo~d_too.(doesn't-it)@example.com",
+            "nobodyKnowsThisScheme:totallyopaquecontent",
+            "soap.beep://192.0.2.103:3002",
+            "tel:+1-972-555-2222",
+        ] {
+            assert_eq!(check_uri(good, false), Ok(()), "{good}");
+        }
+        for bad in [
+            "<sip:user@example.com>",
+            "sip:user@example.com?Route=%3Csip:example.com%3E",
+            "sip:user@exa mple.com",
+            "sip:@example.com",
+            "sip:user@example.com:99999",
+            "sip:user@example.com;;lr",
+            "sip:user@[::1",
+            "sip:%zz@example.com",
+            "sip:",
+            "1sip:x",
+        ] {
+            assert!(check_uri(bad, false).is_err(), "{bad}");
+        }
+        assert_eq!(check_uri("sip:user@example.com?Route=%3Csip:example.com%3E", true), Ok(()));
+    }
+
+    #[test]
+    fn addresses() {
+        for good in [
+            "sip:vivekg@chair-dnrc.example.com ;   tag    = 1918181833n",
+            r#""J Rosenberg \\\""       <sip:jdrosen@example.com>  ;  tag = 98asjd8"#,
+            "caller<sip:caller@example.com>;tag=323",
+            "token1~` token2'+_ token3*%!.- <sip:mundane@example.com>;p=\"\u{442}\";tag=_token~1'+`*%!-.",
+            "isbn:2983792873",
+            "<http://www.example.com>;tag=3234233",
+        ] {
+            assert_eq!(check_address(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "\"Mr. J. User <sip:j.user@example.com>",
+            "\"Watson, Thomas\" < sip:t.watson@example.org >",
+            "Bell, Alexander <sip:a.g.bell@example.com>;tag=43",
+            "sip:a@example.com, sip:b@example.com",
+            "<sip:a@example.com>;;tag=1",
+            "<sip:a@example.com",
+        ] {
+            assert!(check_address(bad).is_err(), "{bad}");
+        }
+        let to = address_params("\"A;b\" <sip:a@example.com;lr>;tag=x1").unwrap();
+        assert_eq!(find_param(to, "TAG"), Some("x1"));
+        assert_eq!(find_param(address_params("sip:a@example.com").unwrap(), "tag"), None);
+    }
+
+    #[test]
+    fn vias() {
+        let folded = "SIP  / 2.0  / TCP     spindle.example.com   ;  branch  =   z9hG4bK9ikj8  ,  SIP  /    2.0   / UDP  192.168.255.111   ; branch= z9hG4bK30239";
+        assert_eq!(check_via(folded), Ok(()));
+        let top = first_via(folded).unwrap();
+        assert_eq!(top.text, "SIP  / 2.0  / TCP     spindle.example.com   ;  branch  =   z9hG4bK9ikj8");
+        assert_eq!(find_param(top.params, "branch"), Some("z9hG4bK9ikj8"));
+        assert_eq!(check_via("SIP/2.0/UDP [2001:db8::1]:5060;received=2001:db8::2;rport"), Ok(()));
+        for bad in
+            ["SIP/2.0/UDP 192.0.2.15;;,;,,", "SIP/2.0 host", "SIP/2.0/UDP", "SIP/2.0/UDPhost", "SIP/2.0/UDP host:port"]
+        {
+            assert!(check_via(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn call_ids() {
+        assert_eq!(check_call_id("intmeth.word%ZK-!.*_+'@word`~)(><:\\/\"][?}{"), Ok(()));
+        assert!(check_call_id("a@b@c").is_err());
+        assert!(check_call_id("has space").is_err());
+        assert!(check_call_id("").is_err());
+    }
+}

@@ -1,0 +1,86 @@
+//! Where messages come from and go to.
+//!
+//! This module names the transports and the identity of the hop a message
+//! arrived from; policies decide on that, never on what a message claims
+//! about itself.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+/// A SIP transport (RFC 3261 §18, RFC 7118 for WebSocket).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Udp,
+    Tcp,
+    Tls,
+    Ws,
+    Wss,
+}
+
+impl Transport {
+    /// The token used in a Via header (`SIP/2.0/UDP`).
+    pub fn via_token(self) -> &'static str {
+        match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
+            Transport::Ws => "WS",
+            Transport::Wss => "WSS",
+        }
+    }
+
+    /// Whether the transport protects the message on the wire.
+    pub fn is_secure(self) -> bool {
+        matches!(self, Transport::Tls | Transport::Wss)
+    }
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.via_token().to_ascii_lowercase())
+    }
+}
+
+/// The name of an unknown transport.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown transport `{0}` (expected udp, tcp, tls, ws or wss)")]
+pub struct UnknownTransport(String);
+
+impl FromStr for Transport {
+    type Err = UnknownTransport;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "udp" => Ok(Transport::Udp),
+            "tcp" => Ok(Transport::Tcp),
+            "tls" => Ok(Transport::Tls),
+            "ws" => Ok(Transport::Ws),
+            "wss" => Ok(Transport::Wss),
+            _ => Err(UnknownTransport(s.to_string())),
+        }
+    }
+}
+
+/// What a peer's TLS certificate says about it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TlsPeer {
+    /// The certificate subject, RFC 4514 form.
+    pub subject: String,
+    /// subjectAltName DNS names.
+    pub dns_names: Vec<String>,
+    /// subjectAltName URIs.
+    pub uris: Vec<String>,
+}
+
+/// The hop a message arrived from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Origin {
+    pub transport: Transport,
+    pub source: SocketAddr,
+    /// Present only over TLS when the peer presented a certificate.
+    pub tls_peer: Option<TlsPeer>,
+}

@@ -1,0 +1,178 @@
+//! `sipwarden check` and `sipwarden eval`, run as the plugin author runs them.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn sipwarden(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    use std::io::Write;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sipwarden"));
+    cmd.args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("sipwarden runs");
+    let mut input = child.stdin.take().unwrap();
+    if let Some(bytes) = stdin {
+        input.write_all(bytes).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A copy of the example plugin with its manifest, in a fresh directory.
+fn example_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(common::wasm("block-scanners"), dir.path().join("block-scanners.wasm")).unwrap();
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/plugins/block-scanners/block-scanners.toml");
+    std::fs::copy(manifest, dir.path().join("block-scanners.toml")).unwrap();
+    dir
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn assert_no_panic(out: &Output) {
+    let err = text(&out.stderr);
+    assert!(!err.contains("panicked"), "sipwarden panicked: {err}");
+}
+
+#[test]
+fn check_accepts_the_example_plugin() {
+    let dir = example_dir();
+    let wasm = dir.path().join("block-scanners.wasm");
+    let out = sipwarden(&["check", wasm.to_str().unwrap()], None);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("a sipwarden:policy/plugin@0.1.0 component"), "{stdout}");
+    assert!(stdout.contains("exports: sipwarden:policy/policy@0.1.0"), "{stdout}");
+    assert!(stdout.contains("sipwarden:policy/types@0.1.0"), "{stdout}");
+    assert!(stdout.contains("capabilities it needs: none"), "{stdout}");
+    assert!(stdout.contains("init accepted its configuration"), "{stdout}");
+}
+
+#[test]
+fn check_names_what_a_hostile_plugin_needs() {
+    let out = sipwarden(&["check", common::wasm("hostile").to_str().unwrap()], None);
+    let stdout = text(&out.stdout);
+    // No manifest beside it: loaded with every capability and `{}` as its
+    // configuration, which this plugin refuses (it needs a `mode`).
+    assert_eq!(out.status.code(), Some(4), "{stdout}");
+    assert!(stdout.contains("capabilities it needs: audit"), "{stdout}");
+    assert!(text(&out.stderr).contains("refused its configuration: invalid configuration: missing field `mode`"));
+}
+
+#[test]
+fn check_refuses_what_is_not_a_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, &[u8], &str); 4] = [
+        ("garbage.wasm", b"GET / HTTP/1.1\r\n\r\n", "not WebAssembly"),
+        ("core.wasm", b"\0asm\x01\0\0\0", "a core WebAssembly module, not a component"),
+        ("empty-component.wasm", b"\0asm\x0d\0\x01\0", "does not export `sipwarden:policy/policy@0.1.0`"),
+        ("truncated.wasm", b"\0asm\x0d\0\x01\0\x07\x05", "invalid component"),
+    ];
+    for (name, bytes, expect) in cases {
+        let path = write(dir.path(), name, bytes);
+        let out = sipwarden(&["check", path.to_str().unwrap()], None);
+        assert_eq!(out.status.code(), Some(4), "{name}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains(expect), "{name}: {}", text(&out.stderr));
+        assert_no_panic(&out);
+    }
+    let out = sipwarden(&["check", dir.path().join("absent.wasm").to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stderr).contains("absent.wasm: cannot read"));
+}
+
+#[test]
+fn check_reports_a_bad_manifest_with_its_line() {
+    let dir = example_dir();
+    write(dir.path(), "block-scanners.toml", b"order = 1\n[limits]\nmemory-mib = 100000\n");
+    let out = sipwarden(&["check", dir.path().join("block-scanners.wasm").to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(3));
+    let err = text(&out.stderr);
+    assert!(err.contains("block-scanners.toml") && err.contains("line 3") && err.contains("memory-mib"), "{err}");
+}
+
+#[test]
+fn eval_prints_the_verdict_as_json() {
+    let dir = example_dir();
+    let plugins = dir.path().to_str().unwrap();
+
+    let scanner = String::from_utf8(common::message("")).unwrap().replace("Phone/1.0", "friendly-scanner");
+    let out = sipwarden(&["eval", "--plugins", plugins, "-"], Some(scanner.as_bytes()));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(report["decision"]["decision"], "respond");
+    assert_eq!(report["decision"]["reply"]["status"], 403);
+    assert_eq!(report["decision"]["by"], "block-scanners");
+    assert_eq!(report["steps"][0]["result"], "respond");
+
+    let msg = write(dir.path(), "ok.sip", &common::message(""));
+    let out = sipwarden(
+        &["eval", "--plugin", dir.path().join("block-scanners.wasm").to_str().unwrap(), msg.to_str().unwrap()],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["decision"]["decision"], "forward");
+    assert_eq!(report["steps"][0]["edits"][0]["edit"], "add-header");
+    assert_eq!(report["steps"][0]["edits"][0]["name"], "X-Screened-By");
+    let forwarded = report["request"].as_str().unwrap();
+    assert!(forwarded.contains("\r\nX-Screened-By: block-scanners\r\n"), "{forwarded}");
+}
+
+#[test]
+fn eval_refuses_bad_input_clearly() {
+    let dir = example_dir();
+    let plugins = dir.path().to_str().unwrap();
+    let full = common::message("");
+    let truncated = &full[..full.len() - 4];
+    let mut not_utf8 = full.clone();
+    let at = not_utf8.windows(5).position(|w| w == b"Phone").unwrap();
+    not_utf8[at] = 0xff;
+    let cases: [(&str, &[u8], &str); 5] = [
+        ("empty.sip", b"", "empty message"),
+        ("http.sip", b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n", "not a valid SIP request"),
+        ("truncated.sip", truncated, "not a valid SIP request"),
+        ("binary.sip", &not_utf8, "not a valid SIP request"),
+        ("response.sip", b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: 1\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n", "a SIP response"),
+    ];
+    for (name, bytes, expect) in cases {
+        let path = write(dir.path(), name, bytes);
+        let out = sipwarden(&["eval", "--plugins", plugins, path.to_str().unwrap()], None);
+        assert_eq!(out.status.code(), Some(3), "{name}: {}", text(&out.stderr));
+        let err = text(&out.stderr);
+        assert!(err.contains(name) && err.contains(expect), "{name}: {err}");
+        assert_no_panic(&out);
+    }
+}
+
+#[test]
+fn eval_refuses_an_unloadable_chain() {
+    let dir = example_dir();
+    write(dir.path(), "broken.wasm", b"\0asm\x01\0\0\0");
+    let msg = write(dir.path(), "ok.sip", &common::message(""));
+    let out = sipwarden(&["eval", "--plugins", dir.path().to_str().unwrap(), msg.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(4));
+    let err = text(&out.stderr);
+    assert!(err.contains("broken.wasm") && err.contains("core WebAssembly module"), "{err}");
+}
+
+#[test]
+fn help_and_usage_errors() {
+    for args in [&["--help"][..], &["check", "--help"], &["eval", "--help"]] {
+        let out = sipwarden(args, None);
+        assert!(out.status.success());
+        assert!(text(&out.stdout).contains("Usage"));
+    }
+    let out = sipwarden(&["eval"], None);
+    assert_eq!(out.status.code(), Some(2));
+}
