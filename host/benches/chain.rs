@@ -13,6 +13,10 @@ use sipwarden::policy::{Chain, Decision, Engine, EngineOptions, Manifest};
 use sipwarden::sip;
 use sipwarden::transport::{Origin, Transport};
 
+// The same allocator as the binary, so the figures are the proxy's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn wasm(name: &str) -> PathBuf {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/wasm32-wasip2/plugin").join(name);
     assert!(path.exists(), "{} is missing: run tests/run first", path.display());

@@ -16,6 +16,8 @@ use crate::capability::{
     AuditRecorder, AuditSink, AuditTrail, Capabilities, CapabilityError, CredentialStore, DigestAuthority, Directory,
     Durability, FileDirectory, Rotation,
 };
+use crate::registrar::RegistrarConfig;
+use crate::transport::{LimitsConfig, ListenConfig, TlsConfig, TlsIdentity, TransportConfig};
 
 /// A configuration file that could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +40,60 @@ pub struct Config {
     pub audit: Option<AuditConfig>,
     pub directory: Option<DirectoryConfig>,
     pub credentials: Option<CredentialsConfig>,
+    #[serde(default)]
+    pub listen: ListenConfig,
+    #[serde(default)]
+    pub tls: TlsConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    #[serde(default)]
+    pub proxy: ProxySection,
+    /// The embedded registrar; absent: no registrar (upstream mode).
+    pub registrar: Option<RegistrarConfig>,
+    pub upstream: Option<UpstreamConfig>,
+}
+
+/// `[proxy]`: the proxy core.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ProxySection {
+    /// The host written in Via and Record-Route (default: the first
+    /// listener's address; loopback when that is unspecified).
+    pub advertise: Option<String>,
+    /// Record-Route dialog-creating requests, so that in-dialog requests
+    /// come back through the proxy and its policies.
+    #[serde(default = "yes")]
+    pub record_route: bool,
+    /// Transactions in flight at most; beyond it new requests get 503.
+    #[serde(default = "default_max_transactions")]
+    pub max_transactions: usize,
+}
+
+impl Default for ProxySection {
+    fn default() -> Self {
+        ProxySection { advertise: None, record_route: true, max_transactions: default_max_transactions() }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_max_transactions() -> usize {
+    100_000
+}
+
+/// `[upstream]`: the next hop for what the registrar does not serve.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct UpstreamConfig {
+    /// A SIP URI naming host, port and transport, e.g.
+    /// `sip:core.example.net:5060;transport=tcp`.
+    pub uri: String,
+    /// Request-URI domains sent upstream; empty: every domain the embedded
+    /// registrar does not serve.
+    #[serde(default)]
+    pub domains: Vec<String>,
 }
 
 /// `[plugins]`
@@ -101,6 +157,18 @@ fn default_nonce_lifetime() -> u64 {
 }
 
 impl Config {
+    /// The embedded default (`sipwarden serve` without `--config`); its
+    /// relative paths are taken from the current directory.
+    pub fn embedded_default() -> Config {
+        // A unit test parses it: it cannot fail in a build that passed them.
+        Config::parse(crate::server::EMBEDDED_DEFAULT, Path::new("<embedded default>")).unwrap_or_default()
+    }
+
+    /// The transport layer's settings.
+    pub fn transport(&self) -> TransportConfig {
+        TransportConfig::from_tables(&self.listen, &self.tls, &self.limits)
+    }
+
     /// Read a configuration file; relative paths in it are resolved against
     /// its directory.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -137,6 +205,13 @@ impl Config {
         }
         if let Some(credentials) = &mut self.credentials {
             resolve(&mut credentials.file);
+        }
+        if let Some(TlsIdentity { certificate, private_key }) = &mut self.tls.identity {
+            resolve(certificate);
+            resolve(private_key);
+        }
+        for ca in [&mut self.tls.client_ca, &mut self.tls.outbound_ca].into_iter().flatten() {
+            resolve(ca);
         }
     }
 
@@ -188,6 +263,14 @@ impl AuditConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn embedded_default_parses() {
+        let c = Config::parse(crate::server::EMBEDDED_DEFAULT, Path::new("default.toml")).unwrap();
+        assert_eq!(c.listen.udp, vec!["127.0.0.1:5060".parse().unwrap()]);
+        assert_eq!(c.listen.tls, vec!["127.0.0.1:5061".parse().unwrap()]);
+        assert!(c.registrar.is_some() && c.upstream.is_none());
+    }
 
     #[test]
     fn empty_is_default() {

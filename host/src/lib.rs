@@ -10,6 +10,9 @@
 //! - [`policy`]: the plugin engine, manifests and the chain;
 //! - [`capability`]: what the host does for plugins (audit, directory,
 //!   digest credentials), without handing them secrets;
+//! - [`registrar`]: the embedded registrar and location service;
+//! - [`proxy`]: the RFC 3261 proxy core that runs the chain on every request;
+//! - [`server`]: all of it put together for `sipwarden serve`;
 //! - [`config`]: the configuration file.
 
 #![deny(unsafe_code)]
@@ -17,5 +20,8 @@
 pub mod capability;
 pub mod config;
 pub mod policy;
+pub mod proxy;
+pub mod registrar;
+pub mod server;
 pub mod sip;
 pub mod transport;

@@ -188,7 +188,7 @@ fn fail_closed_status_is_configurable() {
     let outcome = chain.decide(common::request("X-Hostile: yes\r\n"), common::origin());
     match outcome.decision {
         Decision::Respond { reply, failure: true, by } => {
-            assert_eq!((reply.status, reply.reason.as_str(), by.as_str()), (503, "Try Later", "hostile"));
+            assert_eq!((reply.status, reply.reason.as_str(), by.as_ref()), (503, "Try Later", "hostile"));
         }
         other => panic!("{other:?}"),
     }

@@ -34,7 +34,7 @@ pub enum Decision {
     Respond {
         reply: Reply,
         /// The plugin that answered.
-        by: String,
+        by: Arc<str>,
         /// True when the answer comes from a failure policy, not a verdict.
         failure: bool,
     },
@@ -52,7 +52,7 @@ pub enum StepResult {
 /// One plugin's step, in the order they ran.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Step {
-    pub plugin: String,
+    pub plugin: Arc<str>,
     #[serde(flatten)]
     pub result: StepResult,
 }
@@ -117,20 +117,20 @@ impl Chain {
                     if plugin.manifest().responses {
                         observers.push(plugin.clone());
                     }
-                    steps.push(Step { plugin: plugin.name().to_string(), result: StepResult::Continue { edits } });
+                    steps.push(Step { plugin: plugin.name_arc().clone(), result: StepResult::Continue { edits } });
                 }
                 Ok(Verdict::Respond(reply)) => {
                     steps.push(Step {
-                        plugin: plugin.name().to_string(),
+                        plugin: plugin.name_arc().clone(),
                         result: StepResult::Respond { reply: reply.clone() },
                     });
-                    let decision = Decision::Respond { reply, by: plugin.name().to_string(), failure: false };
+                    let decision = Decision::Respond { reply, by: plugin.name_arc().clone(), failure: false };
                     return finish(view, decision, steps, observers);
                 }
                 Err(failure) => {
                     let policy = &plugin.manifest().failure;
                     steps.push(Step {
-                        plugin: plugin.name().to_string(),
+                        plugin: plugin.name_arc().clone(),
                         result: StepResult::Failed {
                             kind: failure.kind(),
                             error: failure.to_string(),
@@ -143,7 +143,7 @@ impl Chain {
                             reason: policy.reason.as_str().to_string(),
                             headers: Vec::new(),
                         };
-                        let decision = Decision::Respond { reply, by: plugin.name().to_string(), failure: true };
+                        let decision = Decision::Respond { reply, by: plugin.name_arc().clone(), failure: true };
                         return finish(view, decision, steps, observers);
                     }
                     skipped(plugin, &failure);

@@ -146,6 +146,10 @@ impl Plugin {
         &self.name
     }
 
+    pub(crate) fn name_arc(&self) -> &Arc<str> {
+        &self.name
+    }
+
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
     }

@@ -88,12 +88,29 @@ const WELL_KNOWN: [&str; 56] = [
     "WWW-Authenticate",
 ];
 
-/// The registered name equal to `name` but for case.
-fn full_name(name: &str) -> Option<&'static str> {
-    WELL_KNOWN
+/// Every registered name, lowercased, with its canonical spelling: sorted
+/// for binary search, because look-ups by name happen on every header a
+/// policy reads.
+static BY_LOWERCASE: std::sync::LazyLock<Vec<(String, &'static str)>> = std::sync::LazyLock::new(|| {
+    let mut names: Vec<(String, &'static str)> = WELL_KNOWN
         .into_iter()
         .chain(COMPACT.into_iter().map(|(_, full)| full))
-        .find(|known| known.eq_ignore_ascii_case(name))
+        .map(|name| (name.to_ascii_lowercase(), name))
+        .collect();
+    names.sort();
+    names
+});
+
+/// The registered name equal to `name` but for case.
+fn full_name(name: &str) -> Option<&'static str> {
+    // Longer than any registered name: not one of them.
+    let mut buf = [0u8; 32];
+    let lower = buf.get_mut(..name.len())?;
+    lower.copy_from_slice(name.as_bytes());
+    lower.make_ascii_lowercase();
+    let lower = std::str::from_utf8(lower).ok()?;
+    let names = &*BY_LOWERCASE;
+    names.binary_search_by(|(known, _)| known.as_str().cmp(lower)).ok().map(|i| names[i].1)
 }
 
 /// The canonical form of a header name: compact forms expanded, well-known

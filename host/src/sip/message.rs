@@ -163,7 +163,8 @@ impl Response {
                 headers.push_parsed(name, value.to_owned());
             }
         }
-        headers.push_parsed("Content-Length", "0".to_owned());
+        // Content-Length is written by `to_bytes`, after any header the
+        // caller adds (a challenge, a registrar's Contacts).
         Response { status, reason: reason.to_owned(), headers, body: Vec::new() }
     }
 

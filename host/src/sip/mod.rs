@@ -22,6 +22,7 @@ mod message;
 mod method;
 mod parse;
 mod syntax;
+mod uri;
 
 #[cfg(test)]
 mod rfc4475_tests;
@@ -32,6 +33,7 @@ pub use headers::{Header, Headers, canonical_name};
 pub use message::{Message, Request, Response};
 pub use method::Method;
 pub use parse::{parse, salvage_request_headers};
+pub use uri::{SipUri, split_list, uri_of};
 
 /// Whether `uri` may stand as a Request-URI (a policy's retarget is checked
 /// with this before it is applied).

@@ -3,6 +3,28 @@
 //! This module names the transports and the identity of the hop a message
 //! arrived from; policies decide on that, never on what a message claims
 //! about itself.
+//!
+//! [`TransportLayer`] carries SIP over UDP, TCP and TLS (RFC 3261 §18):
+//! - `config`: what to listen on and the limits peers are held to;
+//! - `layer`: the API the proxy core uses: bind, receive, send, shut down;
+//! - `udp`, `stream`: one datagram per message; messages framed out of a
+//!   connection by Content-Length, keep-alives (RFC 5626), timeouts, the
+//!   connection limit;
+//! - `tls`: certificates, trust roots and the peer identity in [`Origin`];
+//! - `stats`, `error`: counters for the admin API, and what can fail.
+
+mod config;
+mod error;
+mod layer;
+mod stats;
+mod stream;
+mod tls;
+mod udp;
+
+pub use config::{LimitsConfig, ListenConfig, TlsConfig, TlsIdentity, TransportConfig};
+pub use error::TransportError;
+pub use layer::{ConnectionId, Flow, Inbound, Target, TransportLayer};
+pub use stats::TransportStats;
 
 use std::fmt;
 use std::net::SocketAddr;

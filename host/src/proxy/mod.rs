@@ -1,0 +1,228 @@
+//! The SIP proxy: a transaction-stateful RFC 3261 §16 proxy that runs the
+//! policy chain on every new request.
+//!
+//! Reading order: this file (the pipeline: receive, classify, dispatch),
+//! `request.rs` (a request from arrival to forwarding or answer),
+//! `response.rs` (responses back through the response context),
+//! `route.rs` (where a request goes), `transaction.rs` (state), `via.rs`
+//! (the Via header and branches).
+
+mod request;
+mod response;
+mod route;
+mod transaction;
+mod via;
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+pub use route::{Local, Upstream, resolve};
+
+use crate::policy::{Chain, Plugin};
+use crate::registrar::Registrar;
+use crate::sip;
+use crate::transport::{Inbound, Origin, Target, TransportLayer};
+use transaction::Table;
+
+/// Tuning of the proxy core.
+#[derive(Debug, Clone)]
+pub struct ProxyOptions {
+    /// Add Record-Route to dialog-creating requests so that in-dialog
+    /// requests come back through the proxy (and its policies).
+    pub record_route: bool,
+    /// Transactions in flight at most; beyond, new requests get 503.
+    pub max_transactions: usize,
+}
+
+impl Default for ProxyOptions {
+    fn default() -> Self {
+        ProxyOptions { record_route: true, max_transactions: 100_000 }
+    }
+}
+
+/// A running proxy.
+#[derive(Clone)]
+pub struct Proxy {
+    core: Arc<Core>,
+}
+
+struct Core {
+    transport: TransportLayer,
+    chain: ArcSwap<Chain>,
+    registrar: Option<Arc<Registrar>>,
+    upstream: Option<Upstream>,
+    local: Local,
+    options: ProxyOptions,
+    table: Mutex<Table>,
+    quiet: LogLimit,
+}
+
+impl Proxy {
+    pub fn new(
+        transport: TransportLayer,
+        chain: Chain,
+        registrar: Option<Arc<Registrar>>,
+        upstream: Option<Upstream>,
+        local: Local,
+        options: ProxyOptions,
+    ) -> Proxy {
+        Proxy {
+            core: Arc::new(Core {
+                transport,
+                chain: ArcSwap::from_pointee(chain),
+                registrar,
+                upstream,
+                local,
+                options,
+                table: Mutex::new(Table::default()),
+                quiet: LogLimit::new(20),
+            }),
+        }
+    }
+
+    /// The chain new requests run through.
+    pub fn chain(&self) -> Arc<Chain> {
+        self.core.chain.load_full()
+    }
+
+    /// Swap the chain: requests being decided finish on the chain they
+    /// started with, new requests get this one.
+    pub fn set_chain(&self, chain: Chain) {
+        self.core.chain.store(Arc::new(chain));
+    }
+
+    /// Serve until the transport's inbound channel closes.
+    pub async fn run(&self, mut inbound: mpsc::Receiver<Inbound>) {
+        let sweeper = tokio::spawn(sweep(Arc::downgrade(&self.core)));
+        while let Some(message) = inbound.recv().await {
+            let core = self.core.clone();
+            tokio::spawn(async move { core.handle(message).await });
+        }
+        sweeper.abort();
+    }
+}
+
+/// Forget finished transactions and expired registrations, once a second.
+async fn sweep(core: std::sync::Weak<Core>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let Some(core) = core.upgrade() else { return };
+        let now = Instant::now();
+        core.table().purge(now);
+        if let Some(registrar) = &core.registrar {
+            registrar.purge(now);
+        }
+    }
+}
+
+impl Core {
+    async fn handle(self: Arc<Self>, inbound: Inbound) {
+        match sip::parse(&inbound.bytes) {
+            Ok(sip::Message::Request(request)) => self.on_request(request, inbound.origin, inbound.flow).await,
+            Ok(sip::Message::Response(response)) => self.on_response(response).await,
+            Err(error) => self.on_unparsable(&inbound, error).await,
+        }
+    }
+
+    /// Answer a request that cannot be parsed when enough of it can be read
+    /// to address a response (RFC 4475 §3.1.2); drop it otherwise.
+    async fn on_unparsable(&self, inbound: &Inbound, error: sip::ParseError) {
+        let is_response = inbound.bytes.starts_with(b"SIP/");
+        let salvaged = if is_response { None } else { sip::salvage_request_headers(&inbound.bytes) };
+        let acked = salvaged.as_ref().and_then(|h| h.get("CSeq")).is_some_and(|c| c.trim_end().ends_with("ACK"));
+        match salvaged {
+            Some(headers) if !acked => {
+                let response = sip::Response::to_request_headers(&headers, error.status_code(), &error.to_string());
+                let target = match via::top(&response.headers).and_then(|v| v.response_addr()) {
+                    Some(addr) if inbound.origin.transport == crate::transport::Transport::Udp => {
+                        Target { transport: inbound.origin.transport, addr, flow: None, server_name: None }
+                    }
+                    _ => reply_target(&inbound.origin, inbound.flow, None),
+                };
+                self.send(&target, Bytes::from(response.to_bytes())).await;
+            }
+            _ => {
+                if self.quiet.allow() {
+                    tracing::info!(
+                        source = %inbound.origin.source,
+                        transport = %inbound.origin.transport,
+                        "dropped a message that cannot be answered: {error}"
+                    );
+                }
+            }
+        }
+    }
+
+    fn table(&self) -> MutexGuard<'_, Table> {
+        // The table is plain data; a panic elsewhere cannot leave it half-updated
+        // in a way that matters more than refusing service would.
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    async fn send(&self, target: &Target, bytes: Bytes) -> bool {
+        match self.transport.send(target, bytes).await {
+            Ok(()) => true,
+            Err(error) => {
+                if self.quiet.allow() {
+                    tracing::info!(addr = %target.addr, transport = %target.transport, "send failed: {error}");
+                }
+                false
+            }
+        }
+    }
+
+    /// Show the final response of a request to the plugins that asked for it,
+    /// off the I/O threads (plugins may call blocking capabilities).
+    fn observe(&self, observers: Vec<Arc<Plugin>>, request: sip::Request, origin: Origin, response: sip::Response) {
+        if observers.is_empty() {
+            return;
+        }
+        tokio::task::spawn_blocking(move || Chain::observe(&observers, request, origin, response));
+    }
+}
+
+/// Where responses to a request go: back over its connection, or for
+/// datagrams to its source address (RFC 3581 symmetric response routing; the
+/// Via was stamped with `received`/`rport` on arrival).
+fn reply_target(origin: &Origin, flow: crate::transport::Flow, via: Option<&via::ViaParm>) -> Target {
+    use crate::transport::Flow;
+    match flow {
+        Flow::Stream(id) => {
+            Target { transport: origin.transport, addr: origin.source, flow: Some(id), server_name: None }
+        }
+        Flow::Datagram => Target {
+            transport: origin.transport,
+            addr: via.and_then(|v| v.response_addr()).unwrap_or(origin.source),
+            flow: None,
+            server_name: None,
+        },
+    }
+}
+
+/// At most `per_second` log lines a second for events a peer can cause at
+/// will, so that a flood of garbage cannot fill the disk.
+struct LogLimit {
+    per_second: u32,
+    window: Mutex<(Instant, u32)>,
+}
+
+impl LogLimit {
+    fn new(per_second: u32) -> LogLimit {
+        LogLimit { per_second, window: Mutex::new((Instant::now(), 0)) }
+    }
+
+    fn allow(&self) -> bool {
+        let mut window = self.window.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        if now.duration_since(window.0) >= Duration::from_secs(1) {
+            *window = (now, 0);
+        }
+        window.1 += 1;
+        window.1 <= self.per_second
+    }
+}

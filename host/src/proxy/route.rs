@@ -1,0 +1,299 @@
+//! Where a request goes next (RFC 3261 §16.4–16.6): Route headers first
+//! (loose routing), then the embedded registrar's bindings for our own
+//! domains, then the configured upstream. Anything else is refused: the
+//! proxy is not an open relay.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use crate::registrar::{Binding, Registrar, aor_of};
+use crate::sip::{self, Method, SipUri, split_list, uri_of};
+use crate::transport::{ConnectionId, Origin, Target, Transport};
+
+/// How long a DNS look-up of a next hop may take before the request is
+/// answered 503 instead.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Who this proxy is on the wire: what it writes in Via and Record-Route,
+/// and what it recognises as itself in Route and Request-URI.
+#[derive(Debug, Clone)]
+pub struct Local {
+    /// The host written in Via and Record-Route.
+    pub advertise: String,
+    /// Every bound listener.
+    pub listeners: Vec<(Transport, SocketAddr)>,
+}
+
+impl Local {
+    pub fn port(&self, transport: Transport) -> Option<u16> {
+        self.listeners.iter().find(|(t, _)| *t == transport).map(|(_, a)| a.port())
+    }
+
+    /// The Via this proxy adds when sending over `transport`.
+    pub fn via(&self, transport: Transport, branch: &str) -> String {
+        let port = self.port(transport).unwrap_or(default_port(transport));
+        format!("SIP/2.0/{} {}:{port};branch={branch};rport", transport.via_token(), self.advertise)
+    }
+
+    /// The Record-Route value that brings in-dialog requests back over
+    /// `transport`.
+    pub fn record_route(&self, transport: Transport) -> String {
+        let port = self.port(transport).unwrap_or(default_port(transport));
+        let scheme = if transport == Transport::Tls { "sips" } else { "sip" };
+        let param = if transport == Transport::Udp || transport == Transport::Tls {
+            String::new()
+        } else {
+            format!(";transport={}", transport.via_token().to_ascii_lowercase())
+        };
+        format!("<{scheme}:{}:{port}{param};lr>", self.advertise)
+    }
+
+    /// Whether a URI names this proxy (host and port; RFC 3261 §16.4).
+    pub fn is_me(&self, uri: &SipUri) -> bool {
+        let port = uri.port.unwrap_or(if uri.secure { 5061 } else { 5060 });
+        let host = uri.host.trim_start_matches('[').trim_end_matches(']');
+        let host_is_me = host.eq_ignore_ascii_case(&self.advertise)
+            || host.parse::<IpAddr>().is_ok_and(|ip| {
+                self.listeners.iter().any(|(_, a)| a.ip() == ip || (a.ip().is_unspecified() && ip.is_loopback()))
+            });
+        host_is_me && self.listeners.iter().any(|(_, a)| a.port() == port)
+    }
+}
+
+pub fn default_port(transport: Transport) -> u16 {
+    if transport.is_secure() { 5061 } else { 5060 }
+}
+
+/// The configured upstream next hop.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    pub uri: SipUri,
+    /// Request-URI domains sent upstream; empty: every domain the registrar
+    /// does not serve.
+    pub domains: Vec<String>,
+}
+
+/// One place to send a request to.
+#[derive(Debug, Clone)]
+pub struct Hop {
+    /// The new Request-URI (a registered Contact), if retargeted.
+    pub uri: Option<String>,
+    /// Route values to put in front (a binding's Path, RFC 3327).
+    pub routes: Vec<String>,
+    pub target: Target,
+}
+
+/// What to do with a request the chain let through.
+#[derive(Debug)]
+pub enum Decision {
+    Forward(Vec<Hop>),
+    /// A REGISTER for a domain the embedded registrar serves.
+    Register,
+    /// Answer it here.
+    Answer(u16, &'static str),
+}
+
+/// Decide where a request goes, applying loose routing to it.
+pub async fn route(
+    local: &Local,
+    registrar: Option<&Registrar>,
+    upstream: Option<&Upstream>,
+    request: &mut sip::Request,
+    origin: &Origin,
+) -> Decision {
+    pop_own_routes(local, request);
+
+    if let Some(route) = request.headers.get("Route").and_then(|r| split_list(r).first().copied()) {
+        return match uri_of(route).map(SipUri::parse) {
+            Some(Ok(uri)) => single(resolve(&uri).await),
+            _ => Decision::Answer(400, "Bad Route Header"),
+        };
+    }
+
+    let Ok(ruri) = SipUri::parse(&request.uri) else {
+        // tel: and other schemes: only an upstream can route them.
+        return match upstream {
+            Some(up) if !from_upstream(up, origin).await => single(resolve(&up.uri).await),
+            _ => Decision::Answer(416, "Unsupported URI Scheme"),
+        };
+    };
+
+    let addressed_to_me = local.is_me(&ruri);
+    if addressed_to_me && ruri.user.is_none() {
+        return match &request.method {
+            m if *m == Method::REGISTER && registrar.is_some() => Decision::Register,
+            m if *m == Method::OPTIONS => Decision::Answer(200, "OK"),
+            _ => Decision::Answer(404, "Not Found"),
+        };
+    }
+
+    if let Some(registrar) = registrar
+        && (registrar.serves(&request.uri) || addressed_to_me)
+    {
+        if request.method == Method::REGISTER {
+            return Decision::Register;
+        }
+        let Some(aor) = aor_of(&request.uri) else { return Decision::Answer(404, "Not Found") };
+        let bindings = registrar.lookup(&aor, Instant::now());
+        if bindings.is_empty() {
+            return Decision::Answer(480, "Temporarily Unavailable");
+        }
+        let mut hops = Vec::new();
+        for binding in &bindings {
+            if let Some(hop) = binding_hop(binding).await {
+                hops.push(hop);
+            }
+        }
+        return if hops.is_empty() {
+            Decision::Answer(480, "Temporarily Unavailable")
+        } else {
+            Decision::Forward(hops)
+        };
+    }
+
+    if let Some(up) = upstream {
+        if from_upstream(up, origin).await {
+            // The upstream routes to our clients through us: follow the
+            // Request-URI it chose.
+            return single(resolve(&ruri).await);
+        }
+        if up.domains.is_empty() || up.domains.iter().any(|d| d.eq_ignore_ascii_case(&ruri.host)) {
+            return single(resolve(&up.uri).await);
+        }
+    }
+    Decision::Answer(403, "Relaying Denied")
+}
+
+fn single(target: Result<Target, &'static str>) -> Decision {
+    match target {
+        Ok(target) => Decision::Forward(vec![Hop { uri: None, routes: Vec::new(), target }]),
+        Err(reason) => Decision::Answer(503, reason),
+    }
+}
+
+/// Remove the Route entries that name us (loose routing), and undo a strict
+/// router's rewrite when the Request-URI is our own Record-Route URI.
+fn pop_own_routes(local: &Local, request: &mut sip::Request) {
+    if let Ok(ruri) = SipUri::parse(&request.uri)
+        && local.is_me(&ruri)
+        && ruri.param("lr").is_some()
+    {
+        let mut routes = route_entries(request);
+        if let Some(last) = routes.pop()
+            && let Some(uri) = uri_of(&last)
+        {
+            request.uri = uri.to_string();
+            set_routes(request, &routes);
+        }
+    }
+    let mut routes = route_entries(request);
+    let before = routes.len();
+    while let Some(first) = routes.first() {
+        match uri_of(first).map(SipUri::parse) {
+            Some(Ok(uri)) if local.is_me(&uri) => {
+                routes.remove(0);
+            }
+            _ => break,
+        }
+    }
+    if routes.len() != before {
+        set_routes(request, &routes);
+    }
+}
+
+fn route_entries(request: &sip::Request) -> Vec<String> {
+    request.headers.get_all("Route").flat_map(split_list).map(str::to_string).collect()
+}
+
+fn set_routes(request: &mut sip::Request, routes: &[String]) {
+    request.headers.remove("Route");
+    for route in routes {
+        // Values taken from the message itself: they are valid header text.
+        let _ = request.headers.push("Route", route.as_str());
+    }
+}
+
+async fn from_upstream(up: &Upstream, origin: &Origin) -> bool {
+    match resolve(&up.uri).await {
+        Ok(target) => target.addr.ip() == origin.source.ip(),
+        Err(_) => false,
+    }
+}
+
+async fn binding_hop(binding: &Binding) -> Option<Hop> {
+    let source = &binding.source;
+    // A client registered over a connection is reached over that connection
+    // (RFC 5626): its Contact is often an address nobody can connect to.
+    let target = match (binding.flow, source.transport) {
+        (Some(flow), Transport::Tcp | Transport::Tls | Transport::Ws | Transport::Wss) => Target {
+            transport: source.transport,
+            addr: source.source,
+            flow: Some(ConnectionId::from_raw(flow.0)),
+            server_name: None,
+        },
+        _ => match SipUri::parse(&binding.contact) {
+            Ok(contact) => resolve(&contact).await.ok()?,
+            Err(_) => return None,
+        },
+    };
+    Some(Hop { uri: Some(binding.contact.clone()), routes: binding.path.clone(), target })
+}
+
+/// Resolve a SIP URI to a transport address: the `transport` parameter (or
+/// TLS for `sips:`), the port (or the transport's default), and the host's
+/// first address.
+pub async fn resolve(uri: &SipUri) -> Result<Target, &'static str> {
+    let transport = match uri.param("transport") {
+        Some(t) => t.parse::<Transport>().map_err(|_| "Unsupported Transport")?,
+        None if uri.secure => Transport::Tls,
+        None => Transport::Udp,
+    };
+    let port = uri.port.unwrap_or(default_port(transport));
+    let addr = match uri.ip() {
+        Some(ip) => SocketAddr::new(ip, port),
+        None => {
+            let lookup = tokio::net::lookup_host((uri.host.as_str(), port));
+            match tokio::time::timeout(RESOLVE_TIMEOUT, lookup).await {
+                Ok(Ok(mut addrs)) => addrs.next().ok_or("Next Hop Unresolvable")?,
+                _ => return Err("Next Hop Unresolvable"),
+            }
+        }
+    };
+    let server_name = uri.ip().is_none().then(|| uri.host.clone());
+    Ok(Target { transport, addr, flow: None, server_name })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn local() -> Local {
+        Local {
+            advertise: "127.0.0.1".into(),
+            listeners: vec![
+                (Transport::Udp, "127.0.0.1:5060".parse().unwrap()),
+                (Transport::Tls, "127.0.0.1:5061".parse().unwrap()),
+            ],
+        }
+    }
+
+    #[test]
+    fn recognises_itself() {
+        let l = local();
+        assert!(l.is_me(&SipUri::parse("sip:127.0.0.1;lr").unwrap()));
+        assert!(l.is_me(&SipUri::parse("sips:127.0.0.1").unwrap()));
+        assert!(!l.is_me(&SipUri::parse("sip:127.0.0.1:5070").unwrap()));
+        assert!(!l.is_me(&SipUri::parse("sip:192.0.2.1").unwrap()));
+        assert_eq!(l.record_route(Transport::Udp), "<sip:127.0.0.1:5060;lr>");
+        assert_eq!(l.record_route(Transport::Tls), "<sips:127.0.0.1:5061;lr>");
+    }
+
+    #[tokio::test]
+    async fn resolves_uris() {
+        let t = resolve(&SipUri::parse("sip:192.0.2.1:5070;transport=tcp").unwrap()).await.unwrap();
+        assert_eq!((t.transport, t.addr), (Transport::Tcp, "192.0.2.1:5070".parse().unwrap()));
+        let t = resolve(&SipUri::parse("sips:[::1]").unwrap()).await.unwrap();
+        assert_eq!((t.transport, t.addr.port()), (Transport::Tls, 5061));
+        assert!(resolve(&SipUri::parse("sip:a@b;transport=sctp").unwrap()).await.is_err());
+    }
+}

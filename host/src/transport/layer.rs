@@ -1,0 +1,274 @@
+//! The transport layer as the proxy core sees it: bind the listeners, receive
+//! framed messages on one channel, send to a [`Target`], shut down.
+//!
+//! Every listener and connection runs as its own task. The tasks share one
+//! [`Shared`]; the parts of it that exist only while the layer runs (the
+//! inbound channel, the UDP sockets) sit in [`Live`], which shutdown takes
+//! away, so a task that starts late finds the layer stopped rather than
+//! half-running.
+
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use bytes::Bytes;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{mpsc, watch};
+use tokio_rustls::TlsConnector;
+
+use super::stats::{Counters, LogThrottle};
+use super::stream::ConnectionTable;
+use super::tls::{self, TlsServer};
+use super::{Origin, Transport, TransportConfig, TransportError, TransportStats, stream, udp};
+
+/// Messages received but not yet taken by the proxy core. When it falls this
+/// far behind, connections stop being read and the kernel buffers fill: the
+/// peers are slowed down rather than the proxy's memory growing.
+const INBOUND_QUEUE: usize = 1024;
+
+/// The proxy's listeners and connections. Cheap to clone: clones share them.
+#[derive(Clone)]
+pub struct TransportLayer {
+    shared: Arc<Shared>,
+}
+
+/// One received message, whole (or one datagram, which may not be SIP at all:
+/// the proxy decides whether it can answer it).
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    pub bytes: Bytes,
+    pub origin: Origin,
+    pub flow: Flow,
+}
+
+/// The connection a message came on (for responses and RFC 5626 flows).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Flow {
+    Datagram,
+    Stream(ConnectionId),
+}
+
+/// A stream connection, unique for the life of the layer (ids are not reused,
+/// so a stale id never reaches another peer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionId(pub(super) u64);
+
+impl fmt::Debug for TransportLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TransportLayer").field("local", &self.shared.local).finish_non_exhaustive()
+    }
+}
+
+impl ConnectionId {
+    /// The id as a number, for state kept outside the transport (a
+    /// registrar binding remembers the connection a client registered over).
+    pub fn raw(self) -> u64 {
+        self.0
+    }
+
+    /// An id kept as a number. Ids are never reused, so a stale one finds no
+    /// connection and the send falls back to the target address.
+    pub fn from_raw(raw: u64) -> ConnectionId {
+        ConnectionId(raw)
+    }
+}
+
+impl fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// Where [`TransportLayer::send`] sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub transport: Transport,
+    pub addr: SocketAddr,
+    /// The connection to prefer, if still open (and of `transport`).
+    pub flow: Option<ConnectionId>,
+    /// For a new outbound TLS connection: the name sent as SNI and checked
+    /// against the server's certificate. `None`: the certificate must be
+    /// issued for `addr`'s IP address.
+    pub server_name: Option<String>,
+}
+
+/// What the listener and connection tasks share.
+pub(super) struct Shared {
+    pub config: TransportConfig,
+    pub counters: Counters,
+    pub connections: Arc<ConnectionTable>,
+    pub tls_server: Option<TlsServer>,
+    pub tls_client: Option<TlsConnector>,
+    pub logs: Logs,
+    /// Bound addresses, in configuration order.
+    local: Vec<(Transport, SocketAddr)>,
+    /// `None` once shut down.
+    live: Mutex<Option<Live>>,
+    /// Ends when every task has ended; shutdown waits on it.
+    tasks_ended: tokio::sync::Mutex<mpsc::Receiver<()>>,
+    /// Set to `true` once: every task stops at that point.
+    stopping: watch::Sender<bool>,
+}
+
+/// What exists only while the layer runs.
+struct Live {
+    inbound: mpsc::Sender<Inbound>,
+    udp: Vec<(SocketAddr, Arc<UdpSocket>)>,
+    /// Each task holds a clone; `tasks_ended` sees them all dropped.
+    task_alive: mpsc::Sender<()>,
+}
+
+/// One throttle per kind of complaint about peers (see [`LogThrottle`]).
+pub(super) struct Logs {
+    pub refused: LogThrottle,
+    pub framing: LogThrottle,
+    pub oversize_datagram: LogThrottle,
+    pub socket_error: LogThrottle,
+}
+
+impl TransportLayer {
+    /// Bind every listener. Inbound messages arrive on the returned receiver,
+    /// framed: one whole SIP message each (or one datagram), with leading
+    /// keep-alive CRLFs consumed and stream pings answered (RFC 5626 §4.4.1).
+    /// TLS is set up first, so a bad certificate fails before any port is taken.
+    pub async fn bind(config: &TransportConfig) -> Result<(TransportLayer, mpsc::Receiver<Inbound>), TransportError> {
+        let tls_server = if config.tls.is_empty() { None } else { Some(tls::server(config)?) };
+        let tls_client = config.outbound_ca.as_deref().map(tls::client).transpose()?;
+
+        let mut local = Vec::new();
+        let mut udp = Vec::new();
+        for &addr in &config.udp {
+            let error = |source| TransportError::Bind { transport: Transport::Udp, addr, source };
+            let socket = UdpSocket::bind(addr).await.map_err(error)?;
+            let bound = socket.local_addr().map_err(error)?;
+            local.push((Transport::Udp, bound));
+            udp.push((bound, Arc::new(socket)));
+        }
+        let mut listeners = Vec::new();
+        for (transport, addrs) in [(Transport::Tcp, &config.tcp), (Transport::Tls, &config.tls)] {
+            for &addr in addrs {
+                let error = |source| TransportError::Bind { transport, addr, source };
+                let listener = TcpListener::bind(addr).await.map_err(error)?;
+                local.push((transport, listener.local_addr().map_err(error)?));
+                listeners.push((transport, listener));
+            }
+        }
+
+        let (inbound, receiver) = mpsc::channel(INBOUND_QUEUE);
+        let (task_alive, tasks_ended) = mpsc::channel(1);
+        let shared = Arc::new(Shared {
+            config: config.clone(),
+            counters: Counters::default(),
+            connections: Arc::new(ConnectionTable::new(config.max_connections)),
+            tls_server,
+            tls_client,
+            logs: Logs {
+                refused: LogThrottle::new(),
+                framing: LogThrottle::new(),
+                oversize_datagram: LogThrottle::new(),
+                socket_error: LogThrottle::new(),
+            },
+            local,
+            live: Mutex::new(Some(Live { inbound, udp: udp.clone(), task_alive })),
+            tasks_ended: tokio::sync::Mutex::new(tasks_ended),
+            stopping: watch::Sender::new(false),
+        });
+        for (_, socket) in udp {
+            shared.spawn(udp::receive(shared.clone(), socket));
+        }
+        for (transport, listener) in listeners {
+            shared.spawn(stream::accept(shared.clone(), listener, transport));
+        }
+        for (transport, addr) in &shared.local {
+            tracing::info!(%transport, %addr, "listening");
+        }
+        Ok((TransportLayer { shared }, receiver))
+    }
+
+    /// The address actually bound for a transport (the first, if several),
+    /// to put in Via and Record-Route; it tells the port when 0 was asked for.
+    pub fn local_addr(&self, transport: Transport) -> Option<SocketAddr> {
+        self.shared.local.iter().find(|(t, _)| *t == transport).map(|(_, addr)| *addr)
+    }
+
+    /// The certificate the TLS listeners present, e.g. to pin or inspect the
+    /// generated development certificate. `None` without TLS listeners.
+    pub fn tls_certificate(&self) -> Option<rustls_pki_types::CertificateDer<'static>> {
+        self.shared.tls_server.as_ref().map(|server| server.certificate.clone())
+    }
+
+    /// Send one message.
+    ///
+    /// UDP goes from the listening socket of the target's address family, so
+    /// replies come back to a port the proxy listens on. TCP and TLS go over
+    /// `target.flow` if it is still open (a response over the connection its
+    /// request came on, RFC 3261 §18.2.2; a request to a registered client
+    /// over the client's own connection, RFC 5626), else over any open
+    /// connection to `target.addr` of that transport, else over a new
+    /// outbound connection, whose incoming messages then arrive as
+    /// [`Inbound`] like any other's.
+    pub async fn send(&self, target: &Target, bytes: Bytes) -> Result<(), TransportError> {
+        match target.transport {
+            Transport::Udp => udp::send(&self.shared, target.addr, &bytes).await,
+            Transport::Tcp | Transport::Tls => stream::send(&self.shared, target, &bytes).await,
+            transport @ (Transport::Ws | Transport::Wss) => {
+                Err(TransportError::Unsupported { transport, addr: target.addr })
+            }
+        }
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> TransportStats {
+        self.shared.counters.snapshot(self.shared.connections.open())
+    }
+
+    /// Stop listening and close every connection; returns once all of them
+    /// are closed. The inbound receiver then ends, and sending fails.
+    /// Dropping the last handle does not do this: the tasks hold the sockets.
+    pub async fn shutdown(&self) {
+        self.shared.stopping.send_replace(true);
+        drop(self.shared.live().take());
+        // Every task holds a sender; recv() returns None once all are gone.
+        while self.shared.tasks_ended.lock().await.recv().await.is_some() {}
+    }
+}
+
+impl Shared {
+    fn live(&self) -> MutexGuard<'_, Option<Live>> {
+        // The lock is only held to clone or take fields: a panic cannot leave them half-changed.
+        self.live.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `task` until it ends or the layer shuts down, whichever is first;
+    /// shutdown waits for it. Returns false, dropping `task`, if the layer is
+    /// already shut down.
+    pub fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) -> bool {
+        let Some(alive) = self.live().as_ref().map(|live| live.task_alive.clone()) else { return false };
+        let mut stopping = self.stopping.subscribe();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = task => {}
+                _ = stopping.wait_for(|stopping| *stopping) => {}
+            }
+            drop(alive);
+        });
+        true
+    }
+
+    /// Where received messages go; `None` once shut down.
+    pub fn inbound(&self) -> Option<mpsc::Sender<Inbound>> {
+        self.live().as_ref().map(|live| live.inbound.clone())
+    }
+
+    /// The UDP socket to send to `addr` from.
+    pub fn udp_socket_for(&self, addr: SocketAddr) -> Result<Arc<UdpSocket>, TransportError> {
+        let live = self.live();
+        let live = live.as_ref().ok_or(TransportError::ShutDown { transport: Transport::Udp, addr })?;
+        live.udp
+            .iter()
+            .find(|(local, _)| local.is_ipv4() == addr.is_ipv4())
+            .map(|(_, socket)| socket.clone())
+            .ok_or(TransportError::NoUdpListener { addr })
+    }
+}
