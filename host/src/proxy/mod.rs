@@ -95,6 +95,13 @@ impl Proxy {
         self.core.chain.store(Arc::new(chain));
     }
 
+    /// Process one inbound message: everything up to the point where the
+    /// proxy waits for the network (a response, a timer). `run` calls this
+    /// for every message; fuzzing and tests call it directly.
+    pub async fn handle(&self, inbound: Inbound) {
+        self.core.clone().handle(inbound).await
+    }
+
     /// Serve until the transport's inbound channel closes.
     pub async fn run(&self, mut inbound: mpsc::Receiver<Inbound>) {
         let sweeper = tokio::spawn(sweep(Arc::downgrade(&self.core)));
@@ -138,12 +145,7 @@ impl Core {
         match salvaged {
             Some(headers) if !acked => {
                 let response = sip::Response::to_request_headers(&headers, error.status_code(), &error.to_string());
-                let target = match via::top(&response.headers).and_then(|v| v.response_addr()) {
-                    Some(addr) if inbound.origin.transport == crate::transport::Transport::Udp => {
-                        Target { transport: inbound.origin.transport, addr, flow: None, server_name: None }
-                    }
-                    _ => reply_target(&inbound.origin, inbound.flow, None),
-                };
+                let target = reply_target(&inbound.origin, inbound.flow, via::top(&headers).as_ref());
                 self.send(&target, Bytes::from(response.to_bytes())).await;
             }
             _ => {

@@ -104,8 +104,7 @@ impl Core {
             return self.answer_reply(&key, &request, reply).await;
         }
 
-        let decision =
-            route::route(&self.local, self.registrar.as_deref(), self.upstream.as_ref(), &mut request, &origin).await;
+        let decision = route::route(&self.local, self.registrar.as_deref(), self.upstream.as_ref(), &mut request).await;
         match decision {
             Decision::Register => {
                 let token = match flow {
@@ -330,8 +329,7 @@ impl Core {
             return;
         }
         let loop_hash = via::loop_hash(&request);
-        let decision =
-            route::route(&self.local, self.registrar.as_deref(), self.upstream.as_ref(), &mut request, origin).await;
+        let decision = route::route(&self.local, self.registrar.as_deref(), self.upstream.as_ref(), &mut request).await;
         if let Decision::Forward(hops) = decision
             && let Some(hop) = hops.into_iter().next()
         {

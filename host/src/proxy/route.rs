@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::registrar::{Binding, Registrar, aor_of};
 use crate::sip::{self, Method, SipUri, split_list, uri_of};
-use crate::transport::{ConnectionId, Origin, Target, Transport};
+use crate::transport::{ConnectionId, Target, Transport};
 
 /// How long a DNS look-up of a next hop may take before the request is
 /// answered 503 instead.
@@ -99,9 +99,8 @@ pub async fn route(
     registrar: Option<&Registrar>,
     upstream: Option<&Upstream>,
     request: &mut sip::Request,
-    origin: &Origin,
 ) -> Decision {
-    pop_own_routes(local, request);
+    let routed_through_us = pop_own_routes(local, request);
 
     if let Some(route) = request.headers.get("Route").and_then(|r| split_list(r).first().copied()) {
         return match uri_of(route).map(SipUri::parse) {
@@ -113,8 +112,8 @@ pub async fn route(
     let Ok(ruri) = SipUri::parse(&request.uri) else {
         // tel: and other schemes: only an upstream can route them.
         return match upstream {
-            Some(up) if !from_upstream(up, origin).await => single(resolve(&up.uri).await),
-            _ => Decision::Answer(416, "Unsupported URI Scheme"),
+            Some(up) => single(resolve(&up.uri).await),
+            None => Decision::Answer(416, "Unsupported URI Scheme"),
         };
     };
 
@@ -151,15 +150,15 @@ pub async fn route(
         };
     }
 
-    if let Some(up) = upstream {
-        if from_upstream(up, origin).await {
-            // The upstream routes to our clients through us: follow the
-            // Request-URI it chose.
-            return single(resolve(&ruri).await);
-        }
-        if up.domains.is_empty() || up.domains.iter().any(|d| d.eq_ignore_ascii_case(&ruri.host)) {
-            return single(resolve(&up.uri).await);
-        }
+    if routed_through_us {
+        // A previous hop routed the request through us (our Record-Route in
+        // a dialog, or a Path): the Request-URI is where it goes next.
+        return single(resolve(&ruri).await);
+    }
+    if let Some(up) = upstream
+        && (up.domains.is_empty() || up.domains.iter().any(|d| d.eq_ignore_ascii_case(&ruri.host)))
+    {
+        return single(resolve(&up.uri).await);
     }
     Decision::Answer(403, "Relaying Denied")
 }
@@ -173,7 +172,8 @@ fn single(target: Result<Target, &'static str>) -> Decision {
 
 /// Remove the Route entries that name us (loose routing), and undo a strict
 /// router's rewrite when the Request-URI is our own Record-Route URI.
-fn pop_own_routes(local: &Local, request: &mut sip::Request) {
+/// Returns whether the request was routed to us by a Route.
+fn pop_own_routes(local: &Local, request: &mut sip::Request) -> bool {
     if let Ok(ruri) = SipUri::parse(&request.uri)
         && local.is_me(&ruri)
         && ruri.param("lr").is_some()
@@ -184,6 +184,7 @@ fn pop_own_routes(local: &Local, request: &mut sip::Request) {
         {
             request.uri = uri.to_string();
             set_routes(request, &routes);
+            return true;
         }
     }
     let mut routes = route_entries(request);
@@ -199,6 +200,7 @@ fn pop_own_routes(local: &Local, request: &mut sip::Request) {
     if routes.len() != before {
         set_routes(request, &routes);
     }
+    routes.len() != before
 }
 
 fn route_entries(request: &sip::Request) -> Vec<String> {
@@ -210,13 +212,6 @@ fn set_routes(request: &mut sip::Request, routes: &[String]) {
     for route in routes {
         // Values taken from the message itself: they are valid header text.
         let _ = request.headers.push("Route", route.as_str());
-    }
-}
-
-async fn from_upstream(up: &Upstream, origin: &Origin) -> bool {
-    match resolve(&up.uri).await {
-        Ok(target) => target.addr.ip() == origin.source.ip(),
-        Err(_) => false,
     }
 }
 

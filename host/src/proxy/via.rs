@@ -33,7 +33,7 @@ impl ViaParm {
         let sent_by = parts.next()?.trim();
         let (host, port) = if let Some(v6) = sent_by.strip_prefix('[') {
             let (host, rest) = v6.split_once(']')?;
-            (format!("[{host}]"), rest.trim().strip_prefix(':').map(|p| p.trim().parse().ok()).flatten())
+            (format!("[{host}]"), rest.trim().strip_prefix(':').and_then(|p| p.trim().parse().ok()))
         } else {
             match sent_by.split_once(':') {
                 Some((host, port)) => (host.trim().to_string(), Some(port.trim().parse().ok()?)),

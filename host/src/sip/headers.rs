@@ -88,18 +88,16 @@ const WELL_KNOWN: [&str; 56] = [
     "WWW-Authenticate",
 ];
 
-/// Every registered name, lowercased, with its canonical spelling: sorted
-/// for binary search, because look-ups by name happen on every header a
-/// policy reads.
-static BY_LOWERCASE: std::sync::LazyLock<Vec<(String, &'static str)>> = std::sync::LazyLock::new(|| {
-    let mut names: Vec<(String, &'static str)> = WELL_KNOWN
-        .into_iter()
-        .chain(COMPACT.into_iter().map(|(_, full)| full))
-        .map(|name| (name.to_ascii_lowercase(), name))
-        .collect();
-    names.sort();
-    names
-});
+/// Every registered name by its lowercase spelling. Look-ups by name happen
+/// on every header a policy reads, so this is a hash map with a fast hasher.
+static BY_LOWERCASE: std::sync::LazyLock<rustc_hash::FxHashMap<String, &'static str>> =
+    std::sync::LazyLock::new(|| {
+        WELL_KNOWN
+            .into_iter()
+            .chain(COMPACT.into_iter().map(|(_, full)| full))
+            .map(|name| (name.to_ascii_lowercase(), name))
+            .collect()
+    });
 
 /// The registered name equal to `name` but for case.
 fn full_name(name: &str) -> Option<&'static str> {
@@ -109,8 +107,19 @@ fn full_name(name: &str) -> Option<&'static str> {
     lower.copy_from_slice(name.as_bytes());
     lower.make_ascii_lowercase();
     let lower = std::str::from_utf8(lower).ok()?;
-    let names = &*BY_LOWERCASE;
-    names.binary_search_by(|(known, _)| known.as_str().cmp(lower)).ok().map(|i| names[i].1)
+    BY_LOWERCASE.get(lower).copied()
+}
+
+/// The full name a compact form stands for, or the name itself.
+fn expand_compact(name: &str) -> &str {
+    let mut chars = name.chars();
+    if let (Some(letter), None) = (chars.next(), chars.next()) {
+        let letter = letter.to_ascii_lowercase();
+        if let Some((_, full)) = COMPACT.iter().find(|(compact, _)| *compact == letter) {
+            return full;
+        }
+    }
+    name
 }
 
 /// The canonical form of a header name: compact forms expanded, well-known
@@ -120,12 +129,9 @@ fn full_name(name: &str) -> Option<&'static str> {
 /// whichever form the peer used: `canonical_name("f")`, `("FROM")` and
 /// `("From")` are all `"From"`.
 pub fn canonical_name(name: &str) -> &str {
-    let mut chars = name.chars();
-    if let (Some(letter), None) = (chars.next(), chars.next()) {
-        let letter = letter.to_ascii_lowercase();
-        if let Some((_, full)) = COMPACT.iter().find(|(compact, _)| *compact == letter) {
-            return full;
-        }
+    let expanded = expand_compact(name);
+    if expanded.len() != name.len() {
+        return expanded;
     }
     full_name(name).unwrap_or(name)
 }
@@ -160,7 +166,10 @@ impl Headers {
 
     /// The values of every field named `name`, in order.
     pub fn get_all<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a str> {
-        let name = canonical_name(name);
+        // Stored names are canonical, and canonical names differ from any
+        // other spelling of a full name only by case: expanding compact forms
+        // is all a look-up needs.
+        let name = expand_compact(name);
         self.fields.iter().filter(move |field| field.name.eq_ignore_ascii_case(name)).map(|field| field.value.as_str())
     }
 

@@ -3,8 +3,8 @@
 //! Internet-facing SIP services are probed around the clock by tools that
 //! announce themselves in `User-Agent` (`friendly-scanner`, `sipvicious`, …)
 //! or use a tell-tale `From` user. This policy answers them with a final
-//! response (403 by default) so the request goes no further, and tags every
-//! other request so that the next hop can see it was screened.
+//! response (403 by default) so the request goes no further, and can mark
+//! every other request so that the next hop sees it was screened.
 //!
 //! Configuration (the manifest's `[config]` table):
 //!
@@ -14,6 +14,7 @@
 //! from-users = ["100", "1000"]                                 # exact From user parts
 //! status = 403
 //! reason = "Forbidden"
+//! mark = "X-Screened-By"                                       # optional: header added to what passes
 //! ```
 
 use serde::Deserialize;
@@ -30,6 +31,8 @@ struct Config {
     status: u16,
     #[serde(default = "default_reason")]
     reason: String,
+    #[serde(default)]
+    mark: Option<String>,
 }
 
 fn default_user_agents() -> Vec<String> {
@@ -49,6 +52,7 @@ struct BlockScanners {
     from_users: Vec<String>,
     status: u16,
     reason: String,
+    mark: Option<String>,
 }
 
 impl Policy for BlockScanners {
@@ -63,15 +67,15 @@ impl Policy for BlockScanners {
             from_users: config.from_users,
             status: config.status,
             reason: config.reason,
+            mark: config.mark,
         })
     }
 
     fn decide(&self, req: &Request) -> Verdict {
-        if let Some(agent) = req.header("User-Agent") {
-            let agent = agent.to_ascii_lowercase();
-            if self.user_agents.iter().any(|bad| agent.contains(bad.as_str())) {
-                return Verdict::reject(self.status, self.reason.clone());
-            }
+        if let Some(agent) = req.header("User-Agent")
+            && self.user_agents.iter().any(|bad| contains_ignoring_case(&agent, bad))
+        {
+            return Verdict::reject(self.status, self.reason.clone());
         }
         if let Some(from) = req.header("From")
             && let Some(user) = uri_user(&from)
@@ -79,8 +83,17 @@ impl Policy for BlockScanners {
         {
             return Verdict::reject(self.status, self.reason.clone());
         }
-        Verdict::pass_with(vec![Edit::add("X-Screened-By", "block-scanners")])
+        match &self.mark {
+            Some(header) => Verdict::pass_with(vec![Edit::add(header.as_str(), "block-scanners")]),
+            None => Verdict::pass(),
+        }
     }
+}
+
+/// Whether `needle` (already lowercase) occurs in `haystack`, ignoring ASCII
+/// case, without allocating.
+fn contains_ignoring_case(haystack: &str, needle: &str) -> bool {
+    haystack.as_bytes().windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 /// The user part of the first SIP URI in a name-addr or addr-spec.
