@@ -173,6 +173,20 @@ fn refused_configuration_fails_the_load() {
 }
 
 #[test]
+fn a_plugin_that_cannot_decide_gets_its_failure_policy() {
+    let engine = engine();
+    let chain = hostile(&engine, "decline", "").unwrap();
+    assert_contained(&chain, |kind, error| {
+        assert_eq!(kind, "declined");
+        assert_eq!(error, "could not decide: directory unavailable");
+    });
+    let open = hostile(&engine, "decline", "[failure]\nmode = \"open\"").unwrap();
+    let outcome = open.decide(common::request("X-Hostile: yes\r\n"), common::origin());
+    assert_eq!(outcome.decision, Decision::Forward);
+    assert_eq!(open.plugins()[0].stats().declined, 1);
+}
+
+#[test]
 fn fail_open_skips_the_plugin() {
     let engine = engine();
     let chain = hostile(&engine, "panic", "[failure]\nmode = \"open\"").unwrap();

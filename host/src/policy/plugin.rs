@@ -17,7 +17,7 @@ use wasmtime::{Store, Trap};
 use super::bindings;
 use super::engine::{Engine, LoadError};
 use super::manifest::Manifest;
-use super::verdict::{MalformedVerdict, Verdict};
+use super::verdict::{MalformedVerdict, Refusal, Verdict};
 use super::view::{MemoryCapExceeded, PluginState, RequestView, ResponseView};
 
 /// Most warm instances kept per plugin; more are created under load and
@@ -61,6 +61,9 @@ pub enum Failure {
     Malformed(#[from] MalformedVerdict),
     #[error("could not start an instance: {0}")]
     Start(String),
+    /// The plugin said it could not decide.
+    #[error("could not decide: {0}")]
+    Declined(String),
 }
 
 impl Failure {
@@ -72,6 +75,7 @@ impl Failure {
             Failure::Trap(_) => "trap",
             Failure::Malformed(_) => "malformed-verdict",
             Failure::Start(_) => "start",
+            Failure::Declined(_) => "declined",
         }
     }
 }
@@ -88,6 +92,7 @@ struct Stats {
     memory: AtomicU64,
     malformed: AtomicU64,
     starts_failed: AtomicU64,
+    declined: AtomicU64,
     nanos: AtomicU64,
     last_error: Mutex<Option<String>>,
 }
@@ -104,6 +109,8 @@ pub struct PluginStats {
     pub memory: u64,
     pub malformed: u64,
     pub starts_failed: u64,
+    /// Calls where the plugin said it could not decide.
+    pub declined: u64,
     /// Total time spent in calls, in nanoseconds.
     pub nanos: u64,
     pub last_error: Option<String>,
@@ -177,6 +184,7 @@ impl Plugin {
             memory: n(&s.memory),
             malformed: n(&s.malformed),
             starts_failed: n(&s.starts_failed),
+            declined: n(&s.declined),
             nanos: n(&s.nanos),
             last_error: lock(&s.last_error).clone(),
         }
@@ -201,7 +209,10 @@ impl Plugin {
         let result = instance.bindings.sipwarden_policy_policy().call_decide(&mut *store, borrow(&handle));
         let view = take_back(store, handle);
         let result = match result {
-            Ok(raw) => Verdict::check(raw).map_err(Failure::from),
+            Ok(raw) => Verdict::check(raw).map_err(|refusal| match refusal {
+                Refusal::Malformed(malformed) => Failure::Malformed(malformed),
+                Refusal::Declined(reason) => Failure::Declined(reason),
+            }),
             Err(e) => Err(self.classify(e)),
         };
         self.stats.nanos.fetch_add(elapsed_nanos(started), Ordering::Relaxed);
@@ -214,6 +225,11 @@ impl Plugin {
                 counter.fetch_add(1, Ordering::Relaxed);
                 self.release(instance);
                 (view, Ok(verdict))
+            }
+            Err(failure @ Failure::Declined(_)) => {
+                // Declining is an answer, not a fault: the instance is fine.
+                self.release(instance);
+                (view, Err(self.failed(failure)))
             }
             Err(failure) => (view, Err(self.failed(failure))),
         }
@@ -314,6 +330,7 @@ impl Plugin {
             Failure::Trap(_) => &self.stats.traps,
             Failure::Malformed(_) => &self.stats.malformed,
             Failure::Start(_) => &self.stats.starts_failed,
+            Failure::Declined(_) => &self.stats.declined,
         };
         counter.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(plugin = %self.name, kind = failure.kind(), "plugin failed: {failure}");

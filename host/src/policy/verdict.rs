@@ -18,6 +18,20 @@ pub enum Verdict {
     Respond(Reply),
 }
 
+/// Why a raw verdict does not become a [`Verdict`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    Malformed(MalformedVerdict),
+    /// The plugin said it could not decide.
+    Declined(String),
+}
+
+impl From<MalformedVerdict> for Refusal {
+    fn from(m: MalformedVerdict) -> Refusal {
+        Refusal::Malformed(m)
+    }
+}
+
 /// A checked change to a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "edit", rename_all = "kebab-case")]
@@ -69,11 +83,11 @@ const RESERVED: [&str; 7] = ["Via", "Call-ID", "CSeq", "Content-Length", "Max-Fo
 
 impl Verdict {
     /// Check a verdict lifted from a plugin.
-    pub(crate) fn check(raw: wit::Verdict) -> Result<Verdict, MalformedVerdict> {
+    pub(crate) fn check(raw: wit::Verdict) -> Result<Verdict, Refusal> {
         match raw {
             wit::Verdict::Continue(edits) => {
                 if edits.len() > MAX_ITEMS {
-                    return Err(MalformedVerdict::TooManyItems(edits.len()));
+                    return Err(MalformedVerdict::TooManyItems(edits.len()).into());
                 }
                 let size: usize = edits
                     .iter()
@@ -83,28 +97,34 @@ impl Verdict {
                     })
                     .sum();
                 if size > MAX_BYTES {
-                    return Err(MalformedVerdict::TooLarge(size));
+                    return Err(MalformedVerdict::TooLarge(size).into());
                 }
-                let edits = edits.into_iter().map(check_edit).collect::<Result<_, _>>()?;
+                let edits = edits.into_iter().map(check_edit).collect::<Result<_, MalformedVerdict>>()?;
                 Ok(Verdict::Continue { edits })
             }
             wit::Verdict::Respond(reply) => {
                 if reply.headers.len() > MAX_ITEMS {
-                    return Err(MalformedVerdict::TooManyItems(reply.headers.len()));
+                    return Err(MalformedVerdict::TooManyItems(reply.headers.len()).into());
                 }
                 let size =
                     reply.reason.len() + reply.headers.iter().map(|h| h.name.len() + h.value.len()).sum::<usize>();
                 if size > MAX_BYTES {
-                    return Err(MalformedVerdict::TooLarge(size));
+                    return Err(MalformedVerdict::TooLarge(size).into());
                 }
                 if !(200..=699).contains(&reply.status) {
-                    return Err(MalformedVerdict::BadStatus(reply.status));
+                    return Err(MalformedVerdict::BadStatus(reply.status).into());
                 }
                 if reply.reason.chars().any(char::is_control) {
-                    return Err(MalformedVerdict::BadReason);
+                    return Err(MalformedVerdict::BadReason.into());
                 }
-                let headers = reply.headers.into_iter().map(check_header).collect::<Result<_, _>>()?;
+                let headers = reply.headers.into_iter().map(check_header).collect::<Result<_, MalformedVerdict>>()?;
                 Ok(Verdict::Respond(Reply { status: reply.status, reason: reply.reason, headers }))
+            }
+            wit::Verdict::Fail(reason) => {
+                if reason.len() > MAX_BYTES {
+                    return Err(MalformedVerdict::TooLarge(reason.len()).into());
+                }
+                Err(Refusal::Declined(reason))
             }
         }
     }
@@ -198,29 +218,34 @@ mod tests {
     #[test]
     fn refuses_header_injection() {
         let err = Verdict::check(respond(403, vec![header("Warning", "a\r\nVia: SIP/2.0/UDP x")])).unwrap_err();
-        assert_eq!(err, MalformedVerdict::BadHeaderValue("Warning".into()));
+        assert_eq!(err, MalformedVerdict::BadHeaderValue("Warning".into()).into());
     }
 
     #[test]
     fn refuses_reserved_and_bad_names() {
         let edit = wit::Verdict::Continue(vec![wit::Edit::SetHeader(header("v", "SIP/2.0/UDP x"))]);
-        assert_eq!(Verdict::check(edit).unwrap_err(), MalformedVerdict::ReservedHeader("Via".into()));
+        assert_eq!(Verdict::check(edit).unwrap_err(), MalformedVerdict::ReservedHeader("Via".into()).into());
         let edit = wit::Verdict::Continue(vec![wit::Edit::AddHeader(header("Bad Name", "x"))]);
-        assert!(matches!(Verdict::check(edit).unwrap_err(), MalformedVerdict::BadHeaderName(_)));
+        assert!(matches!(Verdict::check(edit).unwrap_err(), Refusal::Malformed(MalformedVerdict::BadHeaderName(_))));
     }
 
     #[test]
     fn refuses_provisional_and_oversized() {
-        assert_eq!(Verdict::check(respond(180, vec![])).unwrap_err(), MalformedVerdict::BadStatus(180));
+        assert_eq!(Verdict::check(respond(180, vec![])).unwrap_err(), MalformedVerdict::BadStatus(180).into());
         let many = (0..65).map(|i| header("X-A", &i.to_string())).collect();
-        assert_eq!(Verdict::check(respond(403, many)).unwrap_err(), MalformedVerdict::TooManyItems(65));
+        assert_eq!(Verdict::check(respond(403, many)).unwrap_err(), MalformedVerdict::TooManyItems(65).into());
         let big = vec![header("X-A", &"a".repeat(MAX_BYTES))];
-        assert!(matches!(Verdict::check(respond(403, big)).unwrap_err(), MalformedVerdict::TooLarge(_)));
+        assert!(matches!(
+            Verdict::check(respond(403, big)).unwrap_err(),
+            Refusal::Malformed(MalformedVerdict::TooLarge(_))
+        ));
     }
 
     #[test]
     fn refuses_bad_request_uri() {
         let edit = wit::Verdict::Continue(vec![wit::Edit::SetRequestUri("not a uri".into())]);
-        assert!(matches!(Verdict::check(edit).unwrap_err(), MalformedVerdict::BadRequestUri(_)));
+        assert!(matches!(Verdict::check(edit).unwrap_err(), Refusal::Malformed(MalformedVerdict::BadRequestUri(_))));
+        let declined = wit::Verdict::Fail("directory down".into());
+        assert_eq!(Verdict::check(declined).unwrap_err(), Refusal::Declined("directory down".into()));
     }
 }

@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 
 pub use route::{Local, Upstream, resolve};
 
-use crate::policy::{Chain, Plugin};
+use crate::policy::Chain;
 use crate::registrar::Registrar;
 use crate::sip;
 use crate::transport::{Inbound, Origin, Target, TransportLayer};
@@ -178,13 +178,25 @@ impl Core {
         }
     }
 
-    /// Show the final response of a request to the plugins that asked for it,
-    /// off the I/O threads (plugins may call blocking capabilities).
-    fn observe(&self, observers: Vec<Arc<Plugin>>, request: sip::Request, origin: Origin, response: sip::Response) {
-        if observers.is_empty() {
-            return;
+    /// Show the final response of a request to the plugins that asked for
+    /// it, before the response leaves: an audit record written with strict
+    /// durability is then on disk before the client learns the outcome.
+    /// Runs off the I/O threads, since plugins may call blocking capabilities.
+    async fn observe(&self, key: &transaction::ServerKey, response: sip::Response) {
+        let observe = {
+            let mut table = self.table();
+            table.servers.get_mut(key).and_then(|tx| {
+                let request = tx.request.clone()?;
+                (!tx.observers.is_empty()).then(|| (std::mem::take(&mut tx.observers), request, tx.origin.clone()))
+            })
+        };
+        if let Some((observers, request, origin)) = observe {
+            let observed =
+                tokio::task::spawn_blocking(move || Chain::observe(&observers, request, origin, response)).await;
+            if observed.is_err() {
+                tracing::error!("observing a response failed");
+            }
         }
-        tokio::task::spawn_blocking(move || Chain::observe(&observers, request, origin, response));
     }
 }
 

@@ -163,21 +163,18 @@ impl Core {
     }
 
     /// Send the final response of a server transaction, keep it for
-    /// retransmissions, and let the observers see it.
+    /// retransmissions, and let the observers see it first.
     pub(super) async fn finish(self: &Arc<Self>, key: &ServerKey, response: sip::Response) {
         let bytes = Bytes::from(response.to_bytes());
-        let (target, observe) = {
+        let target = {
             let mut table = self.table();
             let Some(tx) = table.servers.get_mut(key) else { return };
             tx.final_response = Some(bytes.clone());
             tx.expires = Instant::now() + TIMEOUT;
-            let observe = tx.request.clone().map(|r| (std::mem::take(&mut tx.observers), r, tx.origin.clone()));
-            (tx.reply_to.clone(), observe)
+            tx.reply_to.clone()
         };
+        self.observe(key, response).await;
         self.send(&target, bytes).await;
-        if let Some((observers, request, origin)) = observe {
-            self.observe(observers, request, origin, response);
-        }
     }
 
     /// Forward copies of a request to each hop (RFC 3261 §16.6).

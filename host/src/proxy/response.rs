@@ -17,8 +17,8 @@ use crate::transport::{Target, Transport};
 #[derive(Default)]
 struct Actions {
     sends: Vec<(Target, Bytes)>,
-    /// The server transaction's final response, to observe.
-    finished: Option<sip::Response>,
+    /// The server transaction's final response: observed first, then sent.
+    finished: Option<(sip::Response, Target, Bytes)>,
 }
 
 impl Core {
@@ -98,12 +98,13 @@ impl Core {
                 if (200..300).contains(&status) {
                     // 2xx always go upstream, each of them (RFC 3261 §16.7 step 5).
                     let bytes = Bytes::from(response.to_bytes());
-                    actions.sends.push((reply_to, bytes.clone()));
                     if tx.final_response.is_none() {
-                        tx.final_response = Some(bytes);
+                        tx.final_response = Some(bytes.clone());
                         tx.accepted = true;
                         tx.expires = Instant::now() + TIMEOUT;
-                        actions.finished = Some(response);
+                        actions.finished = Some((response, reply_to, bytes));
+                    } else {
+                        actions.sends.push((reply_to, bytes));
                     }
                 } else if tx.final_response.is_none() {
                     if Table::better(tx.best.as_ref(), &response) {
@@ -121,8 +122,7 @@ impl Core {
                         let bytes = Bytes::from(best.to_bytes());
                         tx.final_response = Some(bytes.clone());
                         tx.expires = Instant::now() + TIMEOUT;
-                        actions.sends.push((reply_to, bytes));
-                        actions.finished = Some(best);
+                        actions.finished = Some((best, reply_to, bytes));
                     }
                 }
             }
@@ -131,17 +131,9 @@ impl Core {
         for (target, bytes) in actions.sends {
             self.send(&target, bytes).await;
         }
-        if let Some(response) = actions.finished {
-            let observe = {
-                let mut table = self.table();
-                table.servers.get_mut(key).and_then(|tx| {
-                    let request = tx.request.clone()?;
-                    Some((std::mem::take(&mut tx.observers), request, tx.origin.clone()))
-                })
-            };
-            if let Some((observers, request, origin)) = observe {
-                self.observe(observers, request, origin, response);
-            }
+        if let Some((response, target, bytes)) = actions.finished {
+            self.observe(key, response).await;
+            self.send(&target, bytes).await;
         }
     }
 

@@ -19,6 +19,13 @@ impl Verdict {
         Verdict::Respond(Reply { status, reason: reason.into(), headers: Vec::new() })
     }
 
+    /// Say the policy cannot decide (a capability it needs is unavailable):
+    /// the host applies the failure policy of the plugin's manifest and logs
+    /// `reason`.
+    pub fn fail(reason: impl Into<String>) -> Self {
+        Verdict::Fail(reason.into())
+    }
+
     /// Answer the request with a status, reason phrase and headers.
     pub fn respond(status: u16, reason: impl Into<String>, headers: Vec<Header>) -> Self {
         Verdict::Respond(Reply { status, reason: reason.into(), headers })

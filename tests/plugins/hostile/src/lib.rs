@@ -30,6 +30,8 @@ enum Mode {
     Audit,
     /// Refuse every configuration.
     RefuseConfig,
+    /// Say it cannot decide, as a policy whose capability is down does.
+    Decline,
 }
 
 #[derive(Deserialize)]
@@ -93,6 +95,7 @@ impl Policy for Hostile {
                 Err(e) => Verdict::reject(500, e),
             },
             Mode::RefuseConfig => Verdict::pass(),
+            Mode::Decline => Verdict::fail("directory unavailable"),
         }
     }
 }
