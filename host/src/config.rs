@@ -273,6 +273,15 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/sipwarden.toml");
+        let c = Config::load(&path).unwrap();
+        assert!(c.audit.is_some() && c.directory.is_some() && c.credentials.is_some() && c.registrar.is_some());
+        assert_eq!(c.limits, LimitsConfig::default());
+        assert!(c.plugins.dir.unwrap().ends_with("../plugins/bundle"));
+    }
+
+    #[test]
     fn empty_is_default() {
         let c = Config::parse("", Path::new("x.toml")).unwrap();
         assert!(c.audit.is_none() && c.plugins.dir.is_none());

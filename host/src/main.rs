@@ -82,6 +82,11 @@ struct EvalArgs {
     /// The address and port it is taken to have come from.
     #[arg(long, default_value = "127.0.0.1:5060")]
     source: SocketAddr,
+    /// The status the next hop is taken to answer with when the chain lets
+    /// the request through; plugins that observe responses (the manifest's
+    /// `responses = true`) see it, or the chain's own answer.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u16).range(200..=699))]
+    response: u16,
     /// A file of raw SIP (CRLF line endings, as on the wire); `-` for stdin.
     message: PathBuf,
 }
@@ -231,12 +236,44 @@ fn eval(args: EvalArgs) -> Result<(), Exit> {
     if outcome.decision == policy::Decision::Forward {
         report["request"] = String::from_utf8_lossy(&outcome.request.to_bytes()).into();
     }
+    // The final response, as the proxy would show it to the observers.
+    let response = match &outcome.decision {
+        policy::Decision::Respond { reply, .. } => {
+            let mut response = sip::Response::to_request(&outcome.request, reply.status, &reply.reason);
+            for header in &reply.headers {
+                // Checked with the verdict.
+                let _ = response.headers.push(&header.name, header.value.as_str());
+            }
+            response
+        }
+        policy::Decision::Forward => sip::Response::to_request(&outcome.request, args.response, reason_of(args.response)),
+    };
+    report["response"] = String::from_utf8_lossy(&response.to_bytes()).into();
+    Chain::observe(&outcome.observers, outcome.request, outcome.origin, response);
     if let Some(recorder) = recorder {
         report["audit"] = recorder.records().into();
     }
     let text = serde_json::to_string_pretty(&report).context("cannot encode the report").map_err(exit(1))?;
     println!("{text}");
     Ok(())
+}
+
+/// A reason phrase for a status given on the command line.
+fn reason_of(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        202 => "Accepted",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        407 => "Proxy Authentication Required",
+        408 => "Request Timeout",
+        480 => "Temporarily Unavailable",
+        486 => "Busy Here",
+        500 => "Server Internal Error",
+        503 => "Service Unavailable",
+        _ => "Response",
+    }
 }
 
 fn load_chain(engine: &Engine, args: &EvalArgs) -> anyhow::Result<Chain> {

@@ -271,6 +271,15 @@ pub enum RejectReason {
     Replay,
     #[error("the nonce was not issued by this host (or its secret has changed)")]
     NonceForged,
+    #[error("the digest uri is not the Request-URI (credentials captured for another request?)")]
+    UriMismatch,
+}
+
+/// The `uri` directive of Digest credentials: the host checks it against the
+/// Request-URI (RFC 7616 §3.4.6), so that credentials cannot be replayed on a
+/// request to another target.
+pub fn digest_uri(authorization: &str) -> Option<String> {
+    DigestParams::parse(authorization)?.get("uri").map(str::to_string)
 }
 
 const TIMESTAMP_LEN: usize = 8;

@@ -25,7 +25,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use audit::{AuditSink, Durability, Rotation};
-pub use credentials::{Algorithm, Clock, CredentialStore, DigestAuthority, RejectReason, Verification, ha1};
+pub use credentials::{
+    Algorithm, Clock, CredentialStore, DigestAuthority, RejectReason, Verification, digest_uri, ha1,
+};
 pub use directory::{Directory, DirectoryError, FileDirectory};
 pub use e164::{NumberError, normalize_e164};
 pub use set::{AuditRecorder, AuditTrail, Capabilities};

@@ -7,7 +7,10 @@ use arc_swap::ArcSwap;
 use serde_json::{Map, Value};
 
 use super::audit::refuse_secrets;
-use super::{AuditSink, CapabilityError, CredentialStore, DigestAuthority, Directory, DirectoryError, Verification};
+use super::{
+    AuditSink, CapabilityError, CredentialStore, DigestAuthority, Directory, DirectoryError, RejectReason, Verification,
+    digest_uri,
+};
 
 /// The field every audit trail stamps with the plugin's name, so that a
 /// record says which policy wrote it and no plugin can pose as another.
@@ -121,9 +124,16 @@ impl Capabilities {
         &*self.directory
     }
 
-    /// Check a digest `Authorization` / `Proxy-Authorization` value.
-    pub fn verify_digest(&self, authorization: &str, method: &str, realm: &str) -> Verification {
-        self.digest.verify(&self.credentials.load(), authorization, method, realm)
+    /// Check a digest `Authorization` / `Proxy-Authorization` value sent
+    /// with a request to `request_uri`.
+    pub fn verify_digest(&self, authorization: &str, method: &str, request_uri: &str, realm: &str) -> Verification {
+        let outcome = self.digest.verify(&self.credentials.load(), authorization, method, realm);
+        match outcome {
+            Verification::Verified { .. } if digest_uri(authorization).as_deref() != Some(request_uri) => {
+                Verification::Rejected(RejectReason::UriMismatch)
+            }
+            other => other,
+        }
     }
 
     /// `WWW-Authenticate` / `Proxy-Authenticate` values for a challenge.

@@ -256,7 +256,7 @@ impl credentials::Host for PluginState {
         // §22.3); only the ones for this realm are ours to check.
         let mut outcome = credentials::Verification::Missing;
         for value in view.request.headers.get_all(header) {
-            match self.capabilities.verify_digest(value, view.request.method.as_str(), &realm) {
+            match self.capabilities.verify_digest(value, view.request.method.as_str(), &view.request.uri, &realm) {
                 Verification::Verified { username, realm } => {
                     return Ok(credentials::Verification::Verified(credentials::Identity { username, realm }));
                 }

@@ -201,20 +201,25 @@ impl Core {
 }
 
 /// Where responses to a request go: back over its connection, or for
-/// datagrams to its source address (RFC 3581 symmetric response routing; the
-/// Via was stamped with `received`/`rport` on arrival).
+/// datagrams to its source address (RFC 3261 §18.2.2 with RFC 3581): the
+/// source IP always, at the source port when the client asked with `rport`
+/// (or its Via cannot be read), else at its Via port. Never to an address
+/// the message names itself, so that nobody can make the proxy reflect
+/// responses at a third party.
 fn reply_target(origin: &Origin, flow: crate::transport::Flow, via: Option<&via::ViaParm>) -> Target {
     use crate::transport::Flow;
     match flow {
         Flow::Stream(id) => {
             Target { transport: origin.transport, addr: origin.source, flow: Some(id), server_name: None }
         }
-        Flow::Datagram => Target {
-            transport: origin.transport,
-            addr: via.and_then(|v| v.response_addr()).unwrap_or(origin.source),
-            flow: None,
-            server_name: None,
-        },
+        Flow::Datagram => {
+            let port = match via {
+                Some(v) if v.param("rport").is_none() => v.port.unwrap_or(route::default_port(origin.transport)),
+                _ => origin.source.port(),
+            };
+            let addr = std::net::SocketAddr::new(origin.source.ip(), port);
+            Target { transport: origin.transport, addr, flow: None, server_name: None }
+        }
     }
 }
 

@@ -118,6 +118,12 @@ pub async fn route(
     };
 
     let addressed_to_me = local.is_me(&ruri);
+    if routed_through_us && !addressed_to_me {
+        // A previous hop routed the request through us (our Record-Route in
+        // a dialog, or a Path): the Request-URI is where it goes next, not a
+        // location look-up.
+        return single(resolve(&ruri).await);
+    }
     if addressed_to_me && ruri.user.is_none() {
         return match &request.method {
             m if *m == Method::REGISTER && registrar.is_some() => Decision::Register,
@@ -150,11 +156,6 @@ pub async fn route(
         };
     }
 
-    if routed_through_us {
-        // A previous hop routed the request through us (our Record-Route in
-        // a dialog, or a Path): the Request-URI is where it goes next.
-        return single(resolve(&ruri).await);
-    }
     if let Some(up) = upstream
         && (up.domains.is_empty() || up.domains.iter().any(|d| d.eq_ignore_ascii_case(&ruri.host)))
     {
@@ -219,17 +220,21 @@ async fn binding_hop(binding: &Binding) -> Option<Hop> {
     let source = &binding.source;
     // A client registered over a connection is reached over that connection
     // (RFC 5626): its Contact is often an address nobody can connect to.
+    let contact = SipUri::parse(&binding.contact).ok();
+    let resolved = match &contact {
+        Some(contact) => resolve(contact).await.ok(),
+        None => None,
+    };
     let target = match (binding.flow, source.transport) {
+        // Over the client's connection while it is open; if it has closed,
+        // the transport connects to the Contact instead.
         (Some(flow), Transport::Tcp | Transport::Tls | Transport::Ws | Transport::Wss) => Target {
             transport: source.transport,
-            addr: source.source,
+            addr: resolved.as_ref().filter(|t| t.transport == source.transport).map_or(source.source, |t| t.addr),
             flow: Some(ConnectionId::from_raw(flow.0)),
             server_name: None,
         },
-        _ => match SipUri::parse(&binding.contact) {
-            Ok(contact) => resolve(&contact).await.ok()?,
-            Err(_) => return None,
-        },
+        _ => resolved?,
     };
     Some(Hop { uri: Some(binding.contact.clone()), routes: binding.path.clone(), target })
 }

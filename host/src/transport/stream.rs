@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -65,6 +65,9 @@ struct Connection {
     opened: Instant,
     /// Milliseconds after `opened` of the last read or write.
     last_activity: AtomicU64,
+    /// Reading has ended; the connection only finishes answering what it
+    /// delivered, and is not chosen for new requests.
+    draining: AtomicBool,
 }
 
 impl ConnectionTable {
@@ -95,7 +98,12 @@ impl ConnectionTable {
     fn find(&self, target: &Target) -> Option<Arc<Connection>> {
         let entries = self.entries();
         let flow = target.flow.and_then(|id| entries.get(&id)).filter(|c| c.transport == target.transport);
-        flow.or_else(|| entries.values().find(|c| c.transport == target.transport && c.peer == target.addr)).cloned()
+        flow.or_else(|| {
+            entries.values().find(|c| {
+                c.transport == target.transport && c.peer == target.addr && !c.draining.load(Ordering::Acquire)
+            })
+        })
+        .cloned()
     }
 }
 
@@ -294,6 +302,7 @@ where
         closing: Notify::new(),
         opened: Instant::now(),
         last_activity: AtomicU64::new(0),
+        draining: AtomicBool::new(false),
     });
     slot.table.entries().insert(slot.id, connection.clone());
     let shared = shared.clone();
@@ -304,12 +313,26 @@ where
                 closed = read_messages(&shared, &connection, reader, origin, inbound) => closed,
                 () = connection.closing.notified() => Closed::ByUs,
             };
+            if matches!(closed, Closed::Framing(_)) {
+                // Reading is over, but the messages framed before the bad
+                // bytes are still being answered: keep the connection for
+                // those responses a little longer. It takes no new requests
+                // meanwhile (see `ConnectionTable::find`).
+                connection.draining.store(true, Ordering::Release);
+                tokio::select! {
+                    () = tokio::time::sleep(shared.config.header_timeout.min(LINGER)) => {}
+                    () = connection.closing.notified() => {}
+                }
+            }
             closed.log(&shared, &connection);
             drop(slot);
         }
     };
     (connection, reading)
 }
+
+/// Longest a connection is kept for writes after its reading ended.
+const LINGER: Duration = Duration::from_secs(2);
 
 /// Why a connection was closed.
 enum Closed {

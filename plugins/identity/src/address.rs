@@ -1,0 +1,263 @@
+//! Just enough of the SIP address grammar (RFC 3261 §20.10, §25.1; RFC 3966
+//! for `tel:`) to compare who a request claims to be with who was confirmed.
+//!
+//! Everything here reads text a request controls: no function panics, and
+//! anything that does not parse is `None`, which the policy treats as "does
+//! not match".
+
+/// The part of a URI that names a user, for comparing identities.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Address {
+    /// A `sip:` or `sips:` URI: the user part with escapes decoded (it is
+    /// case-sensitive, RFC 3261 §19.1.4) and the host in lowercase, without
+    /// port or parameters.
+    Sip { user: String, host: String },
+    /// A `tel:` URI: the number without visual separators.
+    Tel(String),
+}
+
+impl Address {
+    /// Parses the URI of a `From`, `To` or `P-Asserted-Identity` value, in
+    /// name-addr (`"Alice" <sip:alice@example.com>;tag=1`) or addr-spec
+    /// (`sip:alice@example.com;tag=1`) form. A SIP URI without a user part
+    /// names no user and is `None`.
+    pub(crate) fn parse(field: &str) -> Option<Address> {
+        let uri = uri_of(field)?;
+        let (scheme, rest) = uri.split_once(':')?;
+        if scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips") {
+            sip_address(rest)
+        } else if scheme.eq_ignore_ascii_case("tel") {
+            tel_address(rest)
+        } else {
+            None
+        }
+    }
+
+    /// `sip:anonymous@anonymous.invalid`, the From of a user who asked for
+    /// privacy (RFC 3323 §4.1.1.3).
+    pub(crate) fn is_anonymous(&self) -> bool {
+        matches!(self, Address::Sip { user, host }
+            if user.eq_ignore_ascii_case("anonymous") && host == "anonymous.invalid")
+    }
+}
+
+/// The URI inside a name-addr, or the addr-spec itself.
+fn uri_of(field: &str) -> Option<&str> {
+    let field = field.trim();
+    match find_unquoted(field, '<') {
+        Some(open) => {
+            let inner = &field[open + 1..];
+            let close = inner.find('>')?;
+            Some(inner[..close].trim())
+        }
+        // In an addr-spec, `;` starts the header's parameters (RFC 3261 §20).
+        None => field.split([';', ' ', '\t']).next().filter(|uri| !uri.is_empty()),
+    }
+}
+
+/// The byte index of the first `target` outside a quoted string.
+fn find_unquoted(text: &str, target: char) -> Option<usize> {
+    let mut quoted = false;
+    let mut escaped = false;
+    for (index, c) in text.char_indices() {
+        if escaped {
+            escaped = false;
+        } else if quoted && c == '\\' {
+            escaped = true;
+        } else if c == '"' {
+            quoted = !quoted;
+        } else if !quoted && c == target {
+            return Some(index);
+        }
+    }
+    None
+}
+
+/// The user and host of what follows `sip:`.
+fn sip_address(rest: &str) -> Option<Address> {
+    // `@` cannot appear unescaped in the user part, and parameters or headers
+    // follow the host, so the first `@` before any `;` or `?` ends userinfo.
+    let end = rest.find([';', '?']).unwrap_or(rest.len());
+    let (userinfo, hostport) = rest[..end].split_once('@')?;
+    let user = userinfo.split(':').next().unwrap_or_default();
+    if user.is_empty() {
+        return None;
+    }
+    Some(Address::Sip { user: unescape(user)?, host: host_of(hostport)? })
+}
+
+/// The host of `host[:port]`, lowercase; IPv6 references keep their brackets.
+fn host_of(hostport: &str) -> Option<String> {
+    let host = match hostport.strip_prefix('[') {
+        Some(v6) => &hostport[..v6.find(']')? + 2],
+        None => hostport.split(':').next().unwrap_or_default(),
+    };
+    if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c.is_control()) {
+        return None;
+    }
+    Some(host.to_ascii_lowercase())
+}
+
+/// The number of what follows `tel:`.
+fn tel_address(rest: &str) -> Option<Address> {
+    let number = rest.split(';').next().unwrap_or_default();
+    let number: String = number.chars().filter(|c| !matches!(c, '-' | '.' | '(' | ')')).collect();
+    if number.is_empty() { None } else { Some(Address::Tel(number)) }
+}
+
+/// Decodes `%XX` escapes; a broken escape or a result that is not UTF-8 is
+/// `None`.
+fn unescape(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while let Some(&byte) = bytes.get(index) {
+        if byte == b'%' {
+            let hex = bytes.get(index + 1..index + 3)?;
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
+            index += 3;
+        } else {
+            out.push(byte);
+            index += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// A username as the user part of a SIP URI: characters outside
+/// `unreserved` and `user-unreserved` (RFC 3261 §25.1) are escaped, and so
+/// are `;` and `?`, which that grammar allows but which [`Address::parse`]
+/// (like many parsers) reads as the end of the user part.
+pub(crate) fn escape_user(username: &str) -> String {
+    let mut out = String::with_capacity(username.len());
+    for byte in username.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.!~*'()&=+$,/".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// The values of a header whose grammar is a comma-separated list of
+/// name-addrs (`P-Asserted-Identity`), split where a comma is outside quotes
+/// and angle brackets.
+pub(crate) fn split_list(value: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut quoted, mut escaped, mut angle) = (false, false, false);
+    let mut start = 0;
+    for (index, c) in value.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' if quoted => escaped = true,
+            '"' if !angle => quoted = !quoted,
+            '<' if !quoted => angle = true,
+            '>' if !quoted => angle = false,
+            ',' if !quoted && !angle => {
+                parts.push(value[start..index].trim());
+                start = index + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(value[start..].trim());
+    parts.retain(|part| !part.is_empty());
+    parts
+}
+
+/// The `realm` parameter of `Digest` credentials, unquoted; `None` when the
+/// value is not well-formed Digest credentials.
+pub(crate) fn digest_realm(credentials: &str) -> Option<String> {
+    let (scheme, mut rest) = credentials.trim_start().split_once([' ', '\t'])?;
+    if !scheme.eq_ignore_ascii_case("Digest") {
+        return None;
+    }
+    loop {
+        rest = rest.trim_start_matches([',', ' ', '\t']);
+        if rest.is_empty() {
+            return None;
+        }
+        let (name, after) = rest.split_once('=')?;
+        let name = name.trim();
+        let after = after.trim_start_matches([' ', '\t']);
+        let value;
+        (value, rest) = match after.strip_prefix('"') {
+            Some(quoted) => unquote(quoted)?,
+            None => {
+                let end = after.find([',', ' ', '\t']).unwrap_or(after.len());
+                (after[..end].to_string(), &after[end..])
+            }
+        };
+        if name.eq_ignore_ascii_case("realm") {
+            return Some(value);
+        }
+    }
+}
+
+/// The content of a quoted string whose opening quote is already consumed,
+/// and what follows its closing quote.
+fn unquote(text: &str) -> Option<(String, &str)> {
+    let mut value = String::new();
+    let mut chars = text.char_indices();
+    while let Some((index, c)) = chars.next() {
+        match c {
+            '"' => return Some((value, &text[index + 1..])),
+            '\\' => value.push(chars.next()?.1),
+            c => value.push(c),
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sip(user: &str, host: &str) -> Option<Address> {
+        Some(Address::Sip { user: user.into(), host: host.into() })
+    }
+
+    #[test]
+    fn parses_name_addr_and_addr_spec() {
+        assert_eq!(Address::parse("\"Alice\" <sip:alice@Example.COM>;tag=1"), sip("alice", "example.com"));
+        assert_eq!(
+            Address::parse("\"A <b>, c\" <sips:alice:pw@example.com:5061;transport=tls>"),
+            sip("alice", "example.com")
+        );
+        assert_eq!(Address::parse("sip:alice@example.com;tag=1"), sip("alice", "example.com"));
+        assert_eq!(Address::parse("<sip:%61lice@[2001:DB8::1]:5060>"), sip("alice", "[2001:db8::1]"));
+        assert_eq!(Address::parse("<tel:+1-555-123-4567;phone-context=x>"), Some(Address::Tel("+15551234567".into())));
+        for bad in [
+            "",
+            "<sip:example.com>",
+            "<sip:@example.com>",
+            "<sip:alice@>",
+            "<mailto:a@b>",
+            "<sip:a%2@b>",
+            "<sip:a%+1@b>",
+            "<sip:a@b",
+        ] {
+            assert_eq!(Address::parse(bad), None, "{bad}");
+        }
+        assert!(
+            Address::parse("\"Anonymous\" <sip:anonymous@anonymous.invalid>;tag=1").is_some_and(|a| a.is_anonymous())
+        );
+    }
+
+    #[test]
+    fn splits_lists_and_reads_realms() {
+        assert_eq!(split_list("\"a, b\" <sip:a@x>, <tel:+1>"), ["\"a, b\" <sip:a@x>", "<tel:+1>"]);
+        assert_eq!(digest_realm("Digest username=\"a\", realm=\"x, \\\"y\\\"\", nonce=n"), Some("x, \"y\"".into()));
+        assert_eq!(digest_realm("Digest username=a,realm=example.com"), Some("example.com".into()));
+        assert_eq!(digest_realm("Basic YWxhZGRpbg=="), None);
+        assert_eq!(digest_realm("Digest realm=\"open"), None);
+        assert_eq!(escape_user("a b@c+1;x?"), "a%20b%40c+1%3Bx%3F");
+    }
+}

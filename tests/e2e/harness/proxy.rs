@@ -1,0 +1,310 @@
+//! A running `sipwarden serve`, configured for one test.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use super::process::Guard;
+use super::sip::{self, Message};
+use super::{LOOPBACK, free_port, repo_root, tail, wait_until};
+
+/// How the proxy under test is configured (written out as TOML).
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// `[registrar] domains`; `None`: no embedded registrar.
+    pub registrar: Option<Vec<String>>,
+    /// `[upstream] uri`.
+    pub upstream: Option<String>,
+    /// Components copied into the plugin directory: (wasm file, manifest).
+    pub plugins: Vec<(PathBuf, PathBuf)>,
+    /// `[limits]` entries, e.g. `("header-timeout-ms", 500)`.
+    pub limits: Vec<(&'static str, u64)>,
+    /// `[tls]` certificate and private key (PEM); `None`: the generated dev certificate.
+    pub tls_identity: Option<(String, String)>,
+    /// Bundled policies (`plugins/bundle/NAME.wasm`) with the text of their
+    /// manifests, as shipped or as a test adapted them.
+    pub bundled: Vec<(String, String)>,
+    /// `[audit] durability` (`"strict"`, `"batched"`); the trail is
+    /// `audit.jsonl` in the proxy's directory ([`Sipwarden::audit_path`]).
+    /// `None`: no `[audit]`.
+    pub audit: Option<String>,
+    /// `[directory] file`: copied into the proxy's directory. `None`: no `[directory]`.
+    pub directory: Option<PathBuf>,
+    /// `[credentials] file`: copied into the proxy's directory. `None`: no `[credentials]`.
+    pub credentials: Option<PathBuf>,
+}
+
+impl Config {
+    /// The embedded registrar for `127.0.0.1` and `localhost`, no upstream.
+    pub fn registrar() -> Config {
+        Config { registrar: Some(vec!["127.0.0.1".into(), "localhost".into()]), ..Config::default() }
+    }
+
+    /// No registrar: everything goes to `uri`.
+    pub fn upstream(uri: &str) -> Config {
+        Config { upstream: Some(uri.to_string()), ..Config::default() }
+    }
+
+    /// Add a plugin built into `target/wasm32-wasip2/plugin/NAME.wasm`, with
+    /// its manifest (a path relative to the project root).
+    pub fn plugin(mut self, name: &str, manifest: &str) -> Config {
+        let wasm = repo_root().join("target/wasm32-wasip2/plugin").join(format!("{name}.wasm"));
+        assert!(
+            wasm.is_file(),
+            "{} is missing: build the plugins with \
+             `cargo build --profile plugin --target wasm32-wasip2 --workspace --exclude sipwarden`",
+            wasm.display()
+        );
+        self.plugins.push((wasm, repo_root().join(manifest)));
+        self
+    }
+
+    /// What `sipwarden serve` runs by default (`host/src/default.toml`), on
+    /// the test's ports: the embedded registrar for `127.0.0.1` and
+    /// `localhost`, the four bundled policies with their manifests as
+    /// shipped, strict audit, and the demo directory and credential stores
+    /// of `plugins/bundle/stores/`.
+    pub fn bundle() -> Config {
+        let stores = repo_root().join("plugins/bundle/stores");
+        Config {
+            audit: Some("strict".into()),
+            directory: Some(stores.join("directory.toml")),
+            credentials: Some(stores.join("credentials.toml")),
+            ..Config::registrar()
+        }
+        .bundled_plugin("audit")
+        .bundled_plugin("secure-transport")
+        .bundled_plugin("identity")
+        .bundled_plugin("lookup-guard")
+    }
+
+    /// Add the bundled policy `plugins/bundle/NAME.wasm` with its manifest
+    /// `plugins/bundle/NAME.toml` as shipped.
+    pub fn bundled_plugin(mut self, name: &str) -> Config {
+        let bundle = repo_root().join("plugins/bundle");
+        let wasm = bundle.join(format!("{name}.wasm"));
+        assert!(wasm.is_file(), "{} is missing: build the bundle with `plugins/build`", wasm.display());
+        let manifest = bundle.join(format!("{name}.toml"));
+        let text = std::fs::read_to_string(&manifest).unwrap_or_else(|e| panic!("read {}: {e}", manifest.display()));
+        self.bundled.push((name.to_string(), text));
+        self
+    }
+
+    /// Leave the bundled policy `name` out.
+    pub fn without_plugin(mut self, name: &str) -> Config {
+        let before = self.bundled.len();
+        self.bundled.retain(|(bundled, _)| bundled != name);
+        assert_ne!(before, self.bundled.len(), "no bundled policy {name} to leave out");
+        self
+    }
+
+    /// Adapt the manifest of the bundled policy `name`: replace the line
+    /// `from` (which must be in it, so that a changed manifest fails the
+    /// test loudly instead of being silently left as shipped) with `to`.
+    pub fn manifest_line(mut self, name: &str, from: &str, to: &str) -> Config {
+        let (_, text) = self
+            .bundled
+            .iter_mut()
+            .find(|(bundled, _)| bundled == name)
+            .unwrap_or_else(|| panic!("no bundled policy {name} to adapt"));
+        let count = text.lines().filter(|line| line.trim_start().starts_with(from)).count();
+        assert_eq!(count, 1, "the manifest of {name} has {count} lines starting with {from:?}, not one:\n{text}");
+        *text = text
+            .lines()
+            .map(|line| if line.trim_start().starts_with(from) { to } else { line })
+            .collect::<Vec<_>>()
+            .join("\n");
+        self
+    }
+
+    pub fn limit(mut self, key: &'static str, value: u64) -> Config {
+        self.limits.push((key, value));
+        self
+    }
+
+    pub fn tls_identity(mut self, certificate_pem: String, private_key_pem: String) -> Config {
+        self.tls_identity = Some((certificate_pem, private_key_pem));
+        self
+    }
+
+    fn to_toml(&self, port: u16, tls_port: u16) -> String {
+        let list = |items: &[String]| items.iter().map(|d| format!("{d:?}")).collect::<Vec<_>>().join(", ");
+        let mut toml = format!(
+            "[plugins]\ndir = \"plugins\"\n\n\
+             [listen]\nudp = [\"127.0.0.1:{port}\"]\ntcp = [\"127.0.0.1:{port}\"]\ntls = [\"127.0.0.1:{tls_port}\"]\n\n\
+             [proxy]\nadvertise = \"127.0.0.1\"\nrecord-route = true\n"
+        );
+        if self.tls_identity.is_some() {
+            toml.push_str("\n[tls]\ncertificate = \"cert.pem\"\nprivate-key = \"key.pem\"\n");
+        }
+        if !self.limits.is_empty() {
+            toml.push_str("\n[limits]\n");
+            for (key, value) in &self.limits {
+                let _ = writeln!(toml, "{key} = {value}");
+            }
+        }
+        if let Some(durability) = &self.audit {
+            let _ = write!(toml, "\n[audit]\npath = \"audit.jsonl\"\ndurability = {durability:?}\n");
+        }
+        if self.directory.is_some() {
+            toml.push_str("\n[directory]\nfile = \"directory.toml\"\n");
+        }
+        if self.credentials.is_some() {
+            toml.push_str("\n[credentials]\nfile = \"credentials.toml\"\n");
+        }
+        if let Some(domains) = &self.registrar {
+            let _ = write!(toml, "\n[registrar]\ndomains = [{}]\n", list(domains));
+        }
+        if let Some(uri) = &self.upstream {
+            let _ = write!(toml, "\n[upstream]\nuri = {uri:?}\ndomains = []\n");
+        }
+        toml
+    }
+}
+
+/// `sipwarden serve` on free loopback ports; killed when dropped.
+pub struct Sipwarden {
+    /// Where it listens: UDP and TCP share a port.
+    pub udp: SocketAddr,
+    pub tcp: SocketAddr,
+    pub tls: SocketAddr,
+    log: PathBuf,
+    // Dropped in this order: the process, then its directory.
+    process: Guard,
+    dir: tempfile::TempDir,
+}
+
+/// The binary under test: `$SIPWARDEN_BIN`, or `target/debug/sipwarden`.
+pub fn binary() -> PathBuf {
+    let path = std::env::var_os("SIPWARDEN_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/debug/sipwarden"));
+    assert!(path.is_file(), "{} is missing: build it with `cargo build -p sipwarden`", path.display());
+    path
+}
+
+impl Sipwarden {
+    /// Start the proxy and wait until it answers an OPTIONS over UDP.
+    pub fn start(config: &Config) -> Sipwarden {
+        let dir = tempfile::tempdir().expect("create a temporary directory");
+        let plugins = dir.path().join("plugins");
+        std::fs::create_dir(&plugins).expect("create the plugin directory");
+        for (wasm, manifest) in &config.plugins {
+            let name = wasm.file_name().expect("a file name");
+            std::fs::copy(wasm, plugins.join(name)).expect("copy a plugin");
+            std::fs::copy(manifest, plugins.join(name).with_extension("toml")).expect("copy a manifest");
+        }
+        for (name, manifest) in &config.bundled {
+            let wasm = repo_root().join("plugins/bundle").join(format!("{name}.wasm"));
+            std::fs::copy(&wasm, plugins.join(format!("{name}.wasm"))).expect("copy a bundled plugin");
+            std::fs::write(plugins.join(format!("{name}.toml")), manifest).expect("write a manifest");
+        }
+        for (store, file) in [("directory.toml", &config.directory), ("credentials.toml", &config.credentials)] {
+            if let Some(file) = file {
+                std::fs::copy(file, dir.path().join(store))
+                    .unwrap_or_else(|e| panic!("copy {} into the proxy's directory: {e}", file.display()));
+            }
+        }
+        if let Some((certificate, key)) = &config.tls_identity {
+            std::fs::write(dir.path().join("cert.pem"), certificate).expect("write cert.pem");
+            std::fs::write(dir.path().join("key.pem"), key).expect("write key.pem");
+        }
+        let (port, tls_port) = (free_port(), free_port());
+        let config_file = dir.path().join("sipwarden.toml");
+        std::fs::write(&config_file, config.to_toml(port, tls_port)).expect("write the configuration");
+
+        let log = dir.path().join("sipwarden.log");
+        let log_file = std::fs::File::create(&log).expect("create the log file");
+        let mut command = Command::new(binary());
+        command
+            .arg("serve")
+            .arg("--config")
+            .arg(&config_file)
+            .env("SIPWARDEN_LOG", "debug")
+            .env("NO_COLOR", "1")
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().expect("clone a file handle"))
+            .stderr(log_file);
+        let process = Guard::spawn("sipwarden", command);
+        let mut proxy = Sipwarden {
+            udp: SocketAddr::new(LOOPBACK, port),
+            tcp: SocketAddr::new(LOOPBACK, port),
+            tls: SocketAddr::new(LOOPBACK, tls_port),
+            log,
+            process,
+            dir,
+        };
+        proxy.wait_until_serving();
+        proxy
+    }
+
+    fn wait_until_serving(&mut self) {
+        let mut exited = None;
+        let answered = wait_until(Duration::from_secs(30), || {
+            exited = self.process.exited();
+            exited.is_none() && self.options_over_udp().is_ok_and(|r| r.status() == Some(200))
+        });
+        if !answered {
+            let state = match exited {
+                Some(status) => format!("exited with {status}"),
+                None => "did not answer OPTIONS within 30 s".to_string(),
+            };
+            panic!("sipwarden {state}; its log:\n{}", tail(&self.log(), 60));
+        }
+    }
+
+    /// Everything the proxy logged so far (at debug level).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The audit trail of `[audit]` ([`Config::audit`]).
+    pub fn audit_path(&self) -> PathBuf {
+        self.dir.path().join("audit.jsonl")
+    }
+
+    /// The process id of `sipwarden serve`.
+    pub fn pid(&self) -> u32 {
+        self.process.id()
+    }
+
+    /// Whether the process has exited (it is reaped then).
+    pub fn has_exited(&mut self) -> bool {
+        self.process.exited().is_some()
+    }
+
+    /// OPTIONS to the proxy itself over UDP: its final response.
+    pub fn options_over_udp(&self) -> Result<Message, String> {
+        sip::udp_exchange(self.udp, sip::options_to(self.udp, "UDP"))
+    }
+
+    /// OPTIONS to the proxy itself over a new TCP connection.
+    pub fn options_over_tcp(&self) -> Result<Message, String> {
+        sip::tcp_exchange(self.tcp, sip::options_to(self.tcp, "TCP"))
+    }
+
+    /// Assert that the proxy still runs and answers OPTIONS 200 over UDP and TCP.
+    pub fn assert_serving(&mut self, after: &str) {
+        if let Some(status) = self.process.exited() {
+            panic!("sipwarden exited ({status}) after {after}; its log:\n{}", tail(&self.log(), 60));
+        }
+        for (transport, outcome) in [("UDP", self.options_over_udp()), ("TCP", self.options_over_tcp())] {
+            match outcome {
+                Ok(response) if response.status() == Some(200) => {}
+                Ok(response) => panic!("after {after}, OPTIONS over {transport} got `{}`", response.start),
+                Err(error) => panic!("after {after}, OPTIONS over {transport}: {error}"),
+            }
+        }
+    }
+}
+
+impl Drop for Sipwarden {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- sipwarden log ({}), last 80 lines ---\n{}", self.log.display(), tail(&self.log(), 80));
+        }
+    }
+}
