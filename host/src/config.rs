@@ -13,8 +13,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::capability::{
-    AuditRecorder, AuditSink, AuditTrail, Capabilities, CapabilityError, CredentialStore, DigestAuthority, Directory,
-    Durability, FileDirectory, Rotation,
+    Algorithm, AuditRecorder, AuditSink, AuditTrail, Capabilities, CapabilityError, CredentialStore, DigestAuthority,
+    Directory, Durability, FileDirectory, Rotation,
 };
 use crate::registrar::RegistrarConfig;
 use crate::transport::{LimitsConfig, ListenConfig, TlsConfig, TlsIdentity, TransportConfig};
@@ -150,6 +150,31 @@ pub struct CredentialsConfig {
     /// How long a nonce stays valid.
     #[serde(default = "default_nonce_lifetime")]
     pub nonce_lifetime_secs: u64,
+    /// The digest algorithms offered, in the order of the challenges.
+    #[serde(default = "default_algorithms")]
+    pub algorithms: Vec<DigestAlgorithm>,
+    /// Refuse credentials whose `uri` is not the Request-URI.
+    #[serde(default = "yes")]
+    pub check_uri: bool,
+}
+
+fn default_algorithms() -> Vec<DigestAlgorithm> {
+    vec![DigestAlgorithm(Algorithm::Sha256), DigestAlgorithm(Algorithm::Md5)]
+}
+
+/// `"SHA-256"` or `"MD5"` in `[credentials] algorithms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct DigestAlgorithm(pub Algorithm);
+
+impl TryFrom<String> for DigestAlgorithm {
+    type Error = String;
+
+    fn try_from(token: String) -> Result<Self, String> {
+        Algorithm::from_token(&token)
+            .map(DigestAlgorithm)
+            .ok_or_else(|| format!("unknown digest algorithm `{token}` (expected \"SHA-256\" or \"MD5\")"))
+    }
 }
 
 fn default_nonce_lifetime() -> u64 {
@@ -241,12 +266,17 @@ impl Config {
             Some(d) => Arc::new(FileDirectory::load(&d.file)?),
             None => Capabilities::no_directory(),
         };
-        let (store, lifetime) = match &self.credentials {
-            Some(c) => (CredentialStore::load(&c.file)?, Duration::from_secs(c.nonce_lifetime_secs)),
-            None => (CredentialStore::default(), Duration::from_secs(default_nonce_lifetime())),
+        let (store, lifetime, algorithms, check_uri) = match &self.credentials {
+            Some(c) => (
+                CredentialStore::load(&c.file)?,
+                Duration::from_secs(c.nonce_lifetime_secs),
+                c.algorithms.iter().map(|a| a.0).collect(),
+                c.check_uri,
+            ),
+            None => (CredentialStore::default(), Duration::from_secs(default_nonce_lifetime()), Vec::new(), true),
         };
-        let digest = DigestAuthority::random()?.with_nonce_lifetime(lifetime);
-        Ok(Capabilities::new(audit, directory, store, digest))
+        let digest = DigestAuthority::random()?.with_nonce_lifetime(lifetime).with_algorithms(algorithms);
+        Ok(Capabilities::new(audit, directory, store, digest).with_digest_uri_check(check_uri))
     }
 }
 

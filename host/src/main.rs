@@ -246,7 +246,9 @@ fn eval(args: EvalArgs) -> Result<(), Exit> {
             }
             response
         }
-        policy::Decision::Forward => sip::Response::to_request(&outcome.request, args.response, reason_of(args.response)),
+        policy::Decision::Forward => {
+            sip::Response::to_request(&outcome.request, args.response, reason_of(args.response))
+        }
     };
     report["response"] = String::from_utf8_lossy(&response.to_bytes()).into();
     Chain::observe(&outcome.observers, outcome.request, outcome.origin, response);

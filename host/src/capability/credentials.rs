@@ -49,7 +49,7 @@ impl Algorithm {
     }
 
     /// Parses an `algorithm=` token; `-sess` variants are not accepted.
-    fn from_token(token: &str) -> Option<Self> {
+    pub fn from_token(token: &str) -> Option<Self> {
         [Algorithm::Sha256, Algorithm::Md5].into_iter().find(|algorithm| token.eq_ignore_ascii_case(algorithm.token()))
     }
 
@@ -313,6 +313,9 @@ pub struct DigestAuthority {
     /// from the wall clock so that a restart does not repeat earlier nonces.
     salt: AtomicU64,
     replay: Mutex<ReplayWindow>,
+    /// The algorithms offered, in the order of the challenges; credentials
+    /// of any other algorithm are refused.
+    algorithms: Vec<Algorithm>,
 }
 
 impl DigestAuthority {
@@ -331,7 +334,19 @@ impl DigestAuthority {
             latest: AtomicU64::new(0),
             salt: AtomicU64::new(salt_seed),
             replay: Mutex::new(ReplayWindow::new(DEFAULT_REPLAY_CAPACITY)),
+            algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
         }
+    }
+
+    /// Offer these algorithms, in this order (default: SHA-256, then MD5, as
+    /// RFC 8760 §2.4 asks). Many deployed UAs (sipp 3.6, sipsak) answer only
+    /// the first challenge and only with MD5: a deployment that serves them
+    /// lists MD5 first. An empty list keeps the default.
+    pub fn with_algorithms(mut self, algorithms: Vec<Algorithm>) -> Self {
+        if !algorithms.is_empty() {
+            self.algorithms = algorithms;
+        }
+        self
     }
 
     /// Creates an authority with a fresh random secret. Nonces it issues
@@ -372,8 +387,8 @@ impl DigestAuthority {
         let nonce = URL_SAFE_NO_PAD.encode(self.issue_nonce(realm));
         let realm = quote(realm);
         let stale = if stale { ", stale=true" } else { "" };
-        [Algorithm::Sha256, Algorithm::Md5]
-            .into_iter()
+        self.algorithms
+            .iter()
             .map(|algorithm| {
                 format!("Digest realm={realm}, nonce=\"{nonce}\", algorithm={algorithm}, qop=\"auth\"{stale}")
             })
@@ -427,6 +442,9 @@ impl DigestAuthority {
                 None => return reject(UnsupportedAlgorithm),
             },
         };
+        if !self.algorithms.contains(&algorithm) {
+            return reject(UnsupportedAlgorithm);
+        }
         let qop = match params.get("qop") {
             Some(qop) if qop.eq_ignore_ascii_case("auth") => qop,
             _ => return reject(UnsupportedQop),

@@ -8,8 +8,8 @@ use serde_json::{Map, Value};
 
 use super::audit::refuse_secrets;
 use super::{
-    AuditSink, CapabilityError, CredentialStore, DigestAuthority, Directory, DirectoryError, RejectReason, Verification,
-    digest_uri,
+    AuditSink, CapabilityError, CredentialStore, DigestAuthority, Directory, DirectoryError, RejectReason,
+    Verification, digest_uri,
 };
 
 /// The field every audit trail stamps with the plugin's name, so that a
@@ -76,12 +76,27 @@ impl Directory for NotConfigured {
     }
 }
 
+/// Whether the digest `uri` names the request's target: the same SIP URI
+/// but for an explicit default port (clients write `sip:host:5060` for
+/// `sip:host`), or the same text for any other scheme.
+fn same_target(digest_uri: &str, request_uri: &str) -> bool {
+    use crate::sip::SipUri;
+    match (SipUri::parse(digest_uri), SipUri::parse(request_uri)) {
+        (Ok(a), Ok(b)) => {
+            let port = |u: &SipUri| u.port.unwrap_or(if u.secure { 5061 } else { 5060 });
+            a.secure == b.secure && a.user == b.user && a.host == b.host && port(&a) == port(&b)
+        }
+        _ => digest_uri == request_uri,
+    }
+}
+
 /// Everything the host does on plugins' behalf.
 pub struct Capabilities {
     audit: Arc<dyn AuditTrail>,
     directory: Arc<dyn Directory>,
     credentials: ArcSwap<CredentialStore>,
     digest: DigestAuthority,
+    check_digest_uri: bool,
 }
 
 impl Capabilities {
@@ -91,7 +106,13 @@ impl Capabilities {
         credentials: CredentialStore,
         digest: DigestAuthority,
     ) -> Capabilities {
-        Capabilities { audit, directory, credentials: ArcSwap::from_pointee(credentials), digest }
+        Capabilities {
+            audit,
+            directory,
+            credentials: ArcSwap::from_pointee(credentials),
+            digest,
+            check_digest_uri: true,
+        }
     }
 
     /// A host with no audit trail, no directory and no credentials: enough
@@ -129,7 +150,10 @@ impl Capabilities {
     pub fn verify_digest(&self, authorization: &str, method: &str, request_uri: &str, realm: &str) -> Verification {
         let outcome = self.digest.verify(&self.credentials.load(), authorization, method, realm);
         match outcome {
-            Verification::Verified { .. } if digest_uri(authorization).as_deref() != Some(request_uri) => {
+            Verification::Verified { .. }
+                if self.check_digest_uri
+                    && !digest_uri(authorization).is_some_and(|uri| same_target(&uri, request_uri)) =>
+            {
                 Verification::Rejected(RejectReason::UriMismatch)
             }
             other => other,
@@ -139,6 +163,16 @@ impl Capabilities {
     /// `WWW-Authenticate` / `Proxy-Authenticate` values for a challenge.
     pub fn challenge(&self, realm: &str, stale: bool) -> Vec<String> {
         self.digest.challenge(realm, stale)
+    }
+
+    /// Whether verified credentials must name the Request-URI in their `uri`
+    /// (default: yes, RFC 7616 §3.4.6). Some test clients (sipp 3.6) write
+    /// the proxy's address there instead: turning the check off trades away
+    /// protection against credentials captured in flight and used first on
+    /// another target (nonce counts still stop replays).
+    pub fn with_digest_uri_check(mut self, check: bool) -> Capabilities {
+        self.check_digest_uri = check;
+        self
     }
 
     /// Swap in a re-read credential store; calls in progress finish with the

@@ -17,9 +17,9 @@
 //! | `expires` | the Expires header as an integer; null when absent or not a number |
 //! | `source`, `port`, `transport` | where the request came from (the hop, not its claims) |
 //! | `tls-peer` | the subject of the peer's TLS certificate; null without one |
-//! | `authenticated` | `"digest"` when the request carries digest credentials and the final status is 2xx (with `username`); else `"asserted"` when the request, as the chain left it, carries `P-Asserted-Identity` (with `asserted-identity`); else `"none"` |
+//! | `authenticated` | for a 2xx outcome: `"digest"` when the request carries digest credentials (with `username`), else `"asserted"` when the request, as the chain left it, carries `P-Asserted-Identity`; `"none"` otherwise, and for every attempt that was refused or challenged |
 //! | `username` | the digest `username=` parameter, only with `"digest"` |
-//! | `asserted-identity` | the P-Asserted-Identity URI, whenever the request carries one |
+//! | `asserted-identity` | the P-Asserted-Identity URI, only with `"asserted"` |
 //! | `status`, `reason` | the final response |
 //! | `call-id`, `cseq` | to find the transaction in other logs |
 //!
@@ -35,7 +35,10 @@
 //! `"asserted"` is only as trustworthy as the `P-Asserted-Identity` the chain
 //! leaves on the request: it relies on the identity policy (SEC-5/REG-5)
 //! removing the header from untrusted sources and setting it only after
-//! confirming the user (RFC 3325 §5). A `"digest"` record relies on the 2xx:
+//! confirming the user (RFC 3325 §5). That holds only for requests the chain
+//! let through: a refused or challenged attempt ended the chain before the
+//! header could be removed, so an identity on it is a claim, not a fact, and
+//! is not recorded as authentication. A `"digest"` record relies on the 2xx:
 //! a plugin cannot check a digest response itself, but the registrar or the
 //! identity policy would not have accepted a wrong one.
 //!
@@ -130,7 +133,10 @@ impl Audit {
     fn attempt_record(&self, method: &str, req: &Request, resp: &Response) -> Vec<Field> {
         let origin = req.origin();
         let status = resp.status();
-        let asserted = req.header("P-Asserted-Identity").map(|pai| without_password(addr_uri(&pai)));
+        let accepted = (200..300).contains(&status);
+        // Only a request the chain let through has had untrusted assertions removed.
+        let asserted =
+            if accepted { req.header("P-Asserted-Identity").map(|pai| without_password(addr_uri(&pai))) } else { None };
         let mut record = vec![
             audit::text("event", method.to_ascii_lowercase()),
             audit::optional("aor", req.header("To").map(|to| without_password(addr_uri(&to)))),
@@ -140,7 +146,7 @@ impl Audit {
         }
         record.push(expires(req));
         record.extend(origin_fields(&origin));
-        match authentication(req, status, asserted.is_some()) {
+        match authentication(req, accepted, asserted.is_some()) {
             Authenticated::Digest(username) => {
                 record.push(audit::text("authenticated", "digest"));
                 record.push(audit::text("username", username));
@@ -160,23 +166,25 @@ impl Audit {
 }
 
 /// How the user of an attempt was authenticated, as far as the record can
-/// tell.
+/// tell: only an accepted (2xx) attempt was authenticated at all.
 enum Authenticated {
-    /// Digest credentials that the registrar (or the identity policy)
-    /// accepted: the final response is 2xx.
+    /// Digest credentials that the identity policy (or the registrar)
+    /// accepted.
     Digest(String),
-    /// The chain left a `P-Asserted-Identity` on the request.
+    /// The chain left a `P-Asserted-Identity` on the accepted request.
     Asserted,
     None,
 }
 
-fn authentication(req: &Request, status: u16, asserted: bool) -> Authenticated {
-    if (200..300).contains(&status)
-        && let Some(username) = digest_username(req)
-    {
-        return Authenticated::Digest(username);
+fn authentication(req: &Request, accepted: bool, asserted: bool) -> Authenticated {
+    if !accepted {
+        return Authenticated::None;
     }
-    if asserted { Authenticated::Asserted } else { Authenticated::None }
+    match digest_username(req) {
+        Some(username) => Authenticated::Digest(username),
+        None if asserted => Authenticated::Asserted,
+        None => Authenticated::None,
+    }
 }
 
 /// The `username` of the first digest credentials the request carries, in

@@ -20,31 +20,45 @@ pub(crate) struct Coverage {
 
 impl Coverage {
     /// Whether the identity of the user sending `req` must be confirmed.
+    /// The method is looked at first; a header only when the method leaves
+    /// it open, and each header once.
     pub(crate) fn requires_confirmation(&self, req: &Request, method: &str) -> bool {
         // ACK and CANCEL cannot be challenged (RFC 3261 §22.1): they ride on
         // a transaction whose request was confirmed already.
         if method == "ACK" || method == "CANCEL" {
             return false;
         }
-        is_registration(method)
-            || self.initiates_message(method)
-            || self.accesses_profile(req, method)
-            || self.changes_privacy_policy(req, method)
+        if is_registration(method) || self.initiates_message(method) || self.changes_privacy_by_method(method) {
+            return true;
+        }
+        let event = if method == "SUBSCRIBE" || method == "PUBLISH" { event_package(req) } else { None };
+        event.is_some_and(|event| self.accesses_profile(method, &event) || self.changes_privacy_by_event(&event))
+            || self.changes_privacy_by_content(req)
     }
 
+    /// SEC-3 (a).
     fn initiates_message(&self, method: &str) -> bool {
         self.message_methods.iter().any(|m| m == method)
     }
 
-    fn accesses_profile(&self, req: &Request, method: &str) -> bool {
-        method == "SUBSCRIBE" && event_package(req).is_some_and(|event| self.profile_events.contains(&event))
+    /// SEC-3 (b), for the event package of a SUBSCRIBE or PUBLISH.
+    fn accesses_profile(&self, method: &str, event: &str) -> bool {
+        method == "SUBSCRIBE" && self.profile_events.iter().any(|e| e == event)
     }
 
-    fn changes_privacy_policy(&self, req: &Request, method: &str) -> bool {
+    /// SEC-3 (c), by method.
+    fn changes_privacy_by_method(&self, method: &str) -> bool {
         self.privacy_methods.iter().any(|m| m == method)
-            || ((method == "SUBSCRIBE" || method == "PUBLISH")
-                && event_package(req).is_some_and(|event| self.privacy_events.contains(&event)))
-            || media_type(req).is_some_and(|media| self.privacy_content_types.contains(&media))
+    }
+
+    /// SEC-3 (c), for the event package of a SUBSCRIBE or PUBLISH.
+    fn changes_privacy_by_event(&self, event: &str) -> bool {
+        self.privacy_events.iter().any(|e| e == event)
+    }
+
+    /// SEC-3 (c), by the media type of any request.
+    fn changes_privacy_by_content(&self, req: &Request) -> bool {
+        media_type(req).is_some_and(|media| self.privacy_content_types.contains(&media))
     }
 }
 

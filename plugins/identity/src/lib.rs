@@ -106,7 +106,7 @@ use sipwarden_sdk::{Edit, Header, Policy, Request, Verdict, export_policy, log};
 
 use address::{Address, digest_realm, escape_user, split_list};
 use coverage::Coverage;
-use trust::TrustedPeers;
+use trust::{Sender, TrustedPeers};
 
 const ASSERTED: &str = "P-Asserted-Identity";
 const PREFERRED: &str = "P-Preferred-Identity";
@@ -201,38 +201,42 @@ impl Policy for ConfirmIdentity {
     }
 
     fn decide(&self, req: &Request) -> Verdict {
-        let origin = req.origin();
-        let trusted = self.trusted.trusts(&origin);
-        let mut edits = if trusted { Vec::new() } else { strip_untrusted_assertions(req) };
+        // Each part of the request is asked of the host once, and only when
+        // the decision needs it: the hop it came from only when it carries
+        // an identity to believe or strip, or when a line is logged.
+        let sender = Sender::new(req, &self.trusted);
+        let first_assertion = req.header(ASSERTED);
+        let believed = first_assertion.is_some() && sender.is_trusted();
+        let mut edits =
+            if believed { Vec::new() } else { strip_untrusted_assertions(req, &sender, first_assertion.is_some()) };
 
         let method = req.method();
         if !self.coverage.requires_confirmation(req, &method) {
             return Verdict::pass_with(edits);
         }
         let Some(claimed) = claimed_addresses(req, &method) else {
-            return identity_mismatch(&method, &origin.address, "its From or To is not a SIP address");
+            return identity_mismatch(&method, &sender, "its From or To is not a SIP address");
         };
 
-        if trusted {
-            let asserted = asserted_identities(req);
-            if !asserted.is_empty() {
-                return if claimed.iter().all(|claim| asserted.contains(claim)) {
-                    Verdict::pass_with(edits)
-                } else {
-                    identity_mismatch(&method, &origin.address, "the asserted identity is not the one it claims")
-                };
+        if let Some(first) = first_assertion.filter(|_| believed) {
+            match asserts_claimed(req, &first, &claimed) {
+                Some(true) => return Verdict::pass_with(edits),
+                Some(false) => {
+                    return identity_mismatch(&method, &sender, "the asserted identity is not the one it claims");
+                }
+                None => {}
             }
         }
 
         if !claimed.iter().all(|claim| self.is_ours(claim)) {
-            return identity_mismatch(&method, &origin.address, "it claims an address outside our domains");
+            return identity_mismatch(&method, &sender, "it claims an address outside our domains");
         }
         let proxy = !is_register(&method);
         match credentials::verify(req, &self.realm, proxy) {
             Verification::Verified(identity) => {
                 if identity.realm != self.realm || !claimed.iter().all(|claim| is_user(claim, &identity.username)) {
                     let why = format!("authenticated as {:?}, but it claims another user", identity.username);
-                    return identity_mismatch(&method, &origin.address, &why);
+                    return identity_mismatch(&method, &sender, &why);
                 }
                 edits.push(Edit::set(ASSERTED, self.asserted_identity(&identity.username)));
                 if proxy {
@@ -243,7 +247,7 @@ impl Policy for ConfirmIdentity {
             Verification::Missing => self.challenge(proxy, false),
             Verification::Stale => self.challenge(proxy, true),
             Verification::Rejected(reason) => {
-                log::info(&format!("{method} from {}: credentials refused: {reason}", origin.address));
+                log::info(&format!("{method} from {}: credentials refused: {reason}", sender.address()));
                 Verdict::reject(403, "Authentication Failed")
             }
         }
@@ -301,9 +305,18 @@ impl ConfirmIdentity {
 }
 
 /// RFC 3325 §5: identities asserted by a hop outside the trust domain are
-/// not believed, and not passed on.
-fn strip_untrusted_assertions(req: &Request) -> Vec<Edit> {
-    [ASSERTED, PREFERRED].into_iter().filter(|name| req.header(name).is_some()).map(Edit::remove).collect()
+/// not believed, and not passed on. For a request whose `asserted` values,
+/// if any, are not believed; a `P-Preferred-Identity` is kept only from a
+/// trusted hop.
+fn strip_untrusted_assertions(req: &Request, sender: &Sender, asserted: bool) -> Vec<Edit> {
+    let mut edits = Vec::new();
+    if asserted {
+        edits.push(Edit::remove(ASSERTED));
+    }
+    if req.header(PREFERRED).is_some() && !sender.is_trusted() {
+        edits.push(Edit::remove(PREFERRED));
+    }
+    edits
 }
 
 /// The addresses a request claims for its sender: the From (none when it is
@@ -318,12 +331,18 @@ fn claimed_addresses(req: &Request, method: &str) -> Option<Vec<Address>> {
     Some(if from.is_anonymous() { Vec::new() } else { vec![from] })
 }
 
-/// Every address of every `P-Asserted-Identity` value (RFC 3325 allows a
-/// `sip:`/`sips:` one and a `tel:` one); values that do not parse are left
-/// out.
-fn asserted_identities(req: &Request) -> Vec<Address> {
+/// Whether every claimed address is one of the `P-Asserted-Identity`
+/// addresses (RFC 3325 allows a `sip:`/`sips:` one and a `tel:` one; values
+/// that do not parse are left out); `None` when none parses. The `first`
+/// value usually settles it, so the others are fetched only when it does not.
+fn asserts_claimed(req: &Request, first: &str, claimed: &[Address]) -> Option<bool> {
+    let asserted: Vec<Address> = split_list(first).into_iter().filter_map(Address::parse).collect();
+    if !asserted.is_empty() && claimed.iter().all(|claim| asserted.contains(claim)) {
+        return Some(true);
+    }
     let values = req.header_values(ASSERTED);
-    values.iter().flat_map(|value| split_list(value)).filter_map(Address::parse).collect()
+    let asserted: Vec<Address> = values.iter().flat_map(|value| split_list(value)).filter_map(Address::parse).collect();
+    (!asserted.is_empty()).then(|| claimed.iter().all(|claim| asserted.contains(claim)))
 }
 
 /// Whether a claimed address names this username.
@@ -335,8 +354,8 @@ fn is_register(method: &str) -> bool {
     method == "REGISTER"
 }
 
-fn identity_mismatch(method: &str, source: &str, why: &str) -> Verdict {
-    log::info(&format!("{method} from {source}: identity mismatch: {why}"));
+fn identity_mismatch(method: &str, sender: &Sender, why: &str) -> Verdict {
+    log::info(&format!("{method} from {}: identity mismatch: {why}", sender.address()));
     Verdict::reject(403, "Identity Mismatch")
 }
 

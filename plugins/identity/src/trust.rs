@@ -2,9 +2,10 @@
 //! trust domain): known by the address a request came from, or by the name
 //! in the TLS certificate they presented. Never by anything in the message.
 
+use std::cell::OnceCell;
 use std::net::IpAddr;
 
-use sipwarden_sdk::{Origin, Transport};
+use sipwarden_sdk::{Origin, Request, Transport};
 
 /// The configured trust domain.
 pub(crate) struct TrustedPeers {
@@ -63,6 +64,36 @@ impl TrustedPeers {
             return false;
         }
         peer.dns_names.iter().chain(&peer.uris).any(|name| self.names.iter().any(|t| t.eq_ignore_ascii_case(name)))
+    }
+}
+
+/// The hop a request came from, asked of the host at most once, and only
+/// when a decision depends on it: `origin()` is the dearest query of the
+/// request (an address, and the TLS peer's subject and names).
+pub(crate) struct Sender<'a> {
+    req: &'a Request,
+    peers: &'a TrustedPeers,
+    origin: OnceCell<Origin>,
+    trusted: OnceCell<bool>,
+}
+
+impl<'a> Sender<'a> {
+    pub(crate) fn new(req: &'a Request, peers: &'a TrustedPeers) -> Self {
+        Sender { req, peers, origin: OnceCell::new(), trusted: OnceCell::new() }
+    }
+
+    /// Whether the hop belongs to the trust domain.
+    pub(crate) fn is_trusted(&self) -> bool {
+        *self.trusted.get_or_init(|| self.peers.trusts(self.origin()))
+    }
+
+    /// The hop's source address, for the log.
+    pub(crate) fn address(&self) -> &str {
+        &self.origin().address
+    }
+
+    fn origin(&self) -> &Origin {
+        self.origin.get_or_init(|| self.req.origin())
     }
 }
 

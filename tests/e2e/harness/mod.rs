@@ -6,6 +6,9 @@
 //! - [`sipp`] and [`kamailio`]: the peers, started from `tests/sipp/*.xml` and
 //!   `tests/kamailio/upstream.cfg`.
 //! - [`sip`]: just enough SIP to send a request and read a response.
+//! - [`ua`], [`digest`], [`tls_client`]: a UDP user agent that answers
+//!   digest challenges, and a SIP-over-TLS client with a test PKI.
+//! - [`audit`]: reading the proxy's JSON Lines audit trail.
 //! - [`process`]: the guard that kills and reaps every process started here,
 //!   also when a test panics; [`netns`]: runs a test in a private network.
 //!
@@ -17,12 +20,16 @@
 // Each test binary uses a part of the harness.
 #![allow(dead_code)]
 
+pub mod audit;
+pub mod digest;
 pub mod kamailio;
 pub mod netns;
 pub mod process;
 pub mod proxy;
 pub mod sip;
 pub mod sipp;
+pub mod tls_client;
+pub mod ua;
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};

@@ -34,6 +34,9 @@ pub struct Config {
     pub directory: Option<PathBuf>,
     /// `[credentials] file`: copied into the proxy's directory. `None`: no `[credentials]`.
     pub credentials: Option<PathBuf>,
+    /// Offer MD5 first and skip the digest-uri check: what sipp 3.6 needs to
+    /// answer a challenge (see tests/sipp/README.md).
+    pub sipp_digest: bool,
 }
 
 impl Config {
@@ -119,6 +122,11 @@ impl Config {
         self
     }
 
+    pub fn sipp_digest(mut self) -> Config {
+        self.sipp_digest = true;
+        self
+    }
+
     pub fn limit(mut self, key: &'static str, value: u64) -> Config {
         self.limits.push((key, value));
         self
@@ -153,6 +161,9 @@ impl Config {
         }
         if self.credentials.is_some() {
             toml.push_str("\n[credentials]\nfile = \"credentials.toml\"\n");
+            if self.sipp_digest {
+                toml.push_str("algorithms = [\"MD5\", \"SHA-256\"]\ncheck-uri = false\n");
+            }
         }
         if let Some(domains) = &self.registrar {
             let _ = write!(toml, "\n[registrar]\ndomains = [{}]\n", list(domains));

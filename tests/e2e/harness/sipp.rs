@@ -23,6 +23,7 @@ pub struct Sipp {
     rate: u32,
     service: String,
     keys: Vec<(String, String)>,
+    credentials: Option<(String, String)>,
 }
 
 impl Sipp {
@@ -42,6 +43,7 @@ impl Sipp {
             rate: 10,
             service: "service".to_string(),
             keys: Vec::new(),
+            credentials: None,
         }
     }
 
@@ -66,6 +68,12 @@ impl Sipp {
     /// `-key NAME VALUE`: the scenario's `[NAME]`.
     pub fn key(mut self, name: &str, value: impl ToString) -> Sipp {
         self.keys.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// `-au` and `-ap`: what `[authentication]` answers a digest challenge with.
+    pub fn credentials(mut self, user: &str, password: &str) -> Sipp {
+        self.credentials = Some((user.to_string(), password.to_string()));
         self
     }
 
@@ -110,6 +118,9 @@ impl Sipp {
             .arg(log("screen.log"));
         for (name, value) in &self.keys {
             command.args(["-key", name, value]);
+        }
+        if let Some((user, password)) = &self.credentials {
+            command.args(["-au", user, "-ap", password]);
         }
         let output = std::fs::File::create(log("output.log")).expect("create sipp's output log");
         command

@@ -1,0 +1,69 @@
+//! The two-user MESSAGE of the README, with sipp's own digest: on the
+//! bundled policies, bob and alice register answering the 401 with sipp's
+//! `[authentication]`, and alice's MESSAGE, challenged with 407, reaches
+//! bob's phone with her identity asserted (OMA SEC-5, REG-5, SEC-3 (a)).
+//!
+//! sipp 3.6 answers only the first challenge and only with MD5, and writes
+//! the proxy's address as the digest `uri`: the proxy is configured as the
+//! embedded default is (`algorithms = ["MD5", "SHA-256"]`, `check-uri =
+//! false`).
+
+mod harness;
+
+use std::net::SocketAddr;
+
+use harness::proxy::{Config, Sipwarden};
+use harness::sipp::{Sipp, assert_all_succeeded};
+use harness::{LOOPBACK, free_port};
+
+const DOMAIN: &str = "127.0.0.1";
+
+fn register(proxy: &Sipwarden, user: &str, password: &str, contact: SocketAddr) {
+    let outcome = Sipp::uac("register_auth", proxy.udp)
+        .service(user)
+        .credentials(user, password)
+        .key("domain", DOMAIN)
+        .key("contact_port", contact.port())
+        .key("contact_transport", "udp")
+        .key("expires", 300)
+        .run();
+    assert_all_succeeded(&[&outcome]);
+}
+
+#[test]
+fn users_register_and_message_with_sipps_digest() {
+    let proxy = Sipwarden::start(&Config::bundle().sipp_digest());
+    let (alice, bob) = (SocketAddr::new(LOOPBACK, free_port()), SocketAddr::new(LOOPBACK, free_port()));
+    register(&proxy, "bob", "bob-secret", bob);
+    register(&proxy, "alice", "alice-secret", alice);
+
+    // bob's phone requires alice's asserted identity and no credentials.
+    let bob_side = Sipp::uas("message_uas_asserted").service("bob").local(bob).start();
+    let alice_side = Sipp::uac("message_uac_auth", proxy.udp)
+        .service("bob")
+        .credentials("alice", "alice-secret")
+        .key("domain", DOMAIN)
+        .key("from", "alice")
+        .run();
+    let bob_side = bob_side.wait();
+    assert_all_succeeded(&[&alice_side, &bob_side]);
+
+    let audit = std::fs::read_to_string(proxy.audit_path()).expect("the audit trail");
+    let outcomes: Vec<(String, String)> = audit
+        .lines()
+        .map(|line| {
+            let record: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+            (record["aor"].as_str().unwrap_or_default().to_string(), record["authenticated"].to_string())
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("sip:bob@127.0.0.1".to_string(), "\"none\"".to_string()),
+            ("sip:bob@127.0.0.1".to_string(), "\"digest\"".to_string()),
+            ("sip:alice@127.0.0.1".to_string(), "\"none\"".to_string()),
+            ("sip:alice@127.0.0.1".to_string(), "\"digest\"".to_string()),
+        ],
+        "one record per attempt: challenged, then authenticated"
+    );
+}
