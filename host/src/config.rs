@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::capability::{
     Algorithm, AuditRecorder, AuditSink, AuditTrail, Capabilities, CapabilityError, CredentialStore, DigestAuthority,
-    Directory, Durability, FileDirectory, Rotation,
+    Directory, Durability, EnumConfig, EnumDirectory, FileDirectory, Rotation,
 };
 use crate::registrar::RegistrarConfig;
 use crate::transport::{LimitsConfig, ListenConfig, TlsConfig, TlsIdentity, TransportConfig};
@@ -51,6 +51,41 @@ pub struct Config {
     /// The embedded registrar; absent: no registrar (upstream mode).
     pub registrar: Option<RegistrarConfig>,
     pub upstream: Option<UpstreamConfig>,
+    /// The admin HTTP API; absent: no API.
+    pub admin: Option<AdminConfig>,
+}
+
+/// `[admin]`: the admin HTTP API (health, plugins, reload, metrics).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AdminConfig {
+    /// Where the API listens. Loopback by default: the API can swap policies
+    /// and shows what they do, so it is not for the network at large.
+    #[serde(default = "default_admin_listen")]
+    pub listen: std::net::SocketAddr,
+    /// A bearer token every request must carry (`Authorization: Bearer …`);
+    /// absent: no authentication (fine on loopback, not beyond).
+    pub token: Option<String>,
+}
+
+/// Without the token: a configuration may be logged.
+impl std::fmt::Debug for AdminConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminConfig")
+            .field("listen", &self.listen)
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .finish()
+    }
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig { listen: default_admin_listen(), token: None }
+    }
+}
+
+fn default_admin_listen() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], 9090))
 }
 
 /// `[proxy]`: the proxy core.
@@ -97,11 +132,21 @@ pub struct UpstreamConfig {
 }
 
 /// `[plugins]`
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct PluginsConfig {
     /// The plugin directory: `NAME.wasm` with optional `NAME.toml`.
     pub dir: Option<PathBuf>,
+    /// Reload when a file of the directory (or a capability store) changes.
+    /// Off: reload only on SIGHUP or `POST /reload`.
+    #[serde(default = "yes")]
+    pub watch: bool,
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        PluginsConfig { dir: None, watch: true }
+    }
 }
 
 /// `[audit]`: the audit trail plugins append to.
@@ -133,12 +178,35 @@ pub enum DurabilityMode {
     Batched,
 }
 
-/// `[directory]`: the E.164 number directory.
-#[derive(Debug, Clone, Deserialize)]
+/// `[directory]`: the E.164 number directory, from a file or from the DNS.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "RawDirectoryConfig")]
+pub enum DirectoryConfig {
+    /// `file = "directory.toml"`: a TOML file of `"+number" = ["sip:user@domain", …]` under `[numbers]`.
+    File(PathBuf),
+    /// `enum = { servers = ["192.0.2.53"], suffix = "e164.arpa", timeout-ms = 500 }`: ENUM (RFC 6116).
+    Enum(EnumConfig),
+}
+
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct DirectoryConfig {
-    /// A TOML file of `"+number" = ["sip:user@domain", …]` under `[numbers]`.
-    pub file: PathBuf,
+struct RawDirectoryConfig {
+    file: Option<PathBuf>,
+    #[serde(rename = "enum")]
+    enum_servers: Option<EnumConfig>,
+}
+
+impl TryFrom<RawDirectoryConfig> for DirectoryConfig {
+    type Error = &'static str;
+
+    fn try_from(raw: RawDirectoryConfig) -> Result<DirectoryConfig, &'static str> {
+        match (raw.file, raw.enum_servers) {
+            (Some(file), None) => Ok(DirectoryConfig::File(file)),
+            (None, Some(servers)) => Ok(DirectoryConfig::Enum(servers)),
+            (Some(_), Some(_)) => Err("set either `file` or `enum`, not both"),
+            (None, None) => Err("set `file` (a numbers file) or `enum` (ENUM servers)"),
+        }
+    }
 }
 
 /// `[credentials]`: digest authentication.
@@ -225,8 +293,8 @@ impl Config {
         if let Some(audit) = &mut self.audit {
             resolve(&mut audit.path);
         }
-        if let Some(directory) = &mut self.directory {
-            resolve(&mut directory.file);
+        if let Some(DirectoryConfig::File(file)) = &mut self.directory {
+            resolve(file);
         }
         if let Some(credentials) = &mut self.credentials {
             resolve(&mut credentials.file);
@@ -242,6 +310,11 @@ impl Config {
 
     /// The capabilities this configuration describes.
     pub fn capabilities(&self) -> Result<Capabilities, ConfigError> {
+        self.capabilities_and_stores().map(|(capabilities, _)| capabilities)
+    }
+
+    /// The capabilities, and the stores behind them that a reload re-reads.
+    pub fn capabilities_and_stores(&self) -> Result<(Capabilities, Stores), ConfigError> {
         let audit: Arc<dyn AuditTrail> = match &self.audit {
             Some(audit) => Arc::new(audit.open()?),
             None => Capabilities::no_audit(),
@@ -256,15 +329,20 @@ impl Config {
             Some(_) => Ok((self.capabilities()?, None)),
             None => {
                 let recorder = Arc::new(AuditRecorder::default());
-                Ok((self.capabilities_with(recorder.clone())?, Some(recorder)))
+                Ok((self.capabilities_with(recorder.clone())?.0, Some(recorder)))
             }
         }
     }
 
-    fn capabilities_with(&self, audit: Arc<dyn AuditTrail>) -> Result<Capabilities, ConfigError> {
-        let directory: Arc<dyn Directory> = match &self.directory {
-            Some(d) => Arc::new(FileDirectory::load(&d.file)?),
-            None => Capabilities::no_directory(),
+    fn capabilities_with(&self, audit: Arc<dyn AuditTrail>) -> Result<(Capabilities, Stores), ConfigError> {
+        // A file directory is also kept aside, for reloads when its file changes.
+        let (directory, file_directory): (Arc<dyn Directory>, Option<Arc<FileDirectory>>) = match &self.directory {
+            Some(DirectoryConfig::File(path)) => {
+                let file = Arc::new(FileDirectory::load(path)?);
+                (file.clone(), Some(file))
+            }
+            Some(DirectoryConfig::Enum(config)) => (Arc::new(EnumDirectory::start(config)?), None),
+            None => (Capabilities::no_directory(), None),
         };
         let (store, lifetime, algorithms, check_uri) = match &self.credentials {
             Some(c) => (
@@ -276,8 +354,26 @@ impl Config {
             None => (CredentialStore::default(), Duration::from_secs(default_nonce_lifetime()), Vec::new(), true),
         };
         let digest = DigestAuthority::random()?.with_nonce_lifetime(lifetime).with_algorithms(algorithms);
-        Ok(Capabilities::new(audit, directory, store, digest).with_digest_uri_check(check_uri))
+        let stores = Stores {
+            directory: match (&self.directory, file_directory) {
+                (Some(DirectoryConfig::File(path)), Some(store)) => Some((path.clone(), store)),
+                _ => None,
+            },
+            credentials: self.credentials.as_ref().map(|c| c.file.clone()),
+        };
+        Ok((Capabilities::new(audit, directory, store, digest).with_digest_uri_check(check_uri), stores))
     }
+}
+
+/// The capability stores that operators edit while sipwarden runs: a reload
+/// re-reads them (see `crate::reload`).
+#[derive(Debug, Clone, Default)]
+pub struct Stores {
+    /// `[directory] file` and the number directory read from it.
+    pub directory: Option<(PathBuf, Arc<FileDirectory>)>,
+    /// `[credentials] file`: re-read into a new store that replaces the
+    /// capabilities' one.
+    pub credentials: Option<PathBuf>,
 }
 
 impl AuditConfig {

@@ -12,16 +12,20 @@
 //!   digest credentials), without handing them secrets;
 //! - [`registrar`]: the embedded registrar and location service;
 //! - [`proxy`]: the RFC 3261 proxy core that runs the chain on every request;
+//! - [`reload`]: swapping plugins and stores while the proxy serves;
+//! - [`admin`]: the admin HTTP API (plugins, reload, metrics);
 //! - [`server`]: all of it put together for `sipwarden serve`;
 //! - [`config`]: the configuration file.
 
 #![deny(unsafe_code)]
 
+pub mod admin;
 pub mod capability;
 pub mod config;
 pub mod policy;
 pub mod proxy;
 pub mod registrar;
+pub mod reload;
 pub mod server;
 pub mod sip;
 pub mod transport;

@@ -44,6 +44,8 @@ enum Command {
     /// Run the SIP proxy. Without --config: UDP and TCP on 127.0.0.1:5060,
     /// TLS on 127.0.0.1:5061 (a self-signed development certificate), the
     /// embedded registrar, and the bundled policies from plugins/bundle.
+    /// SIGHUP reloads the plugins and the capability stores
+    /// (docs/OPERATIONS.md).
     Serve(ServeArgs),
 }
 
@@ -192,7 +194,7 @@ fn serve(args: ServeArgs) -> Result<(), Exit> {
                 | ServeError::Upstream { .. }
                 | ServeError::NoListener => 3,
                 ServeError::Plugins(_) => 4,
-                ServeError::Transport(_) => 5,
+                ServeError::Transport(_) | ServeError::Admin { .. } => 5,
             };
             exit(code)(e.into())
         })?;

@@ -1,14 +1,18 @@
 //! `sipwarden serve`: the transport, the proxy core, the registrar and the
 //! policy chain, put together from a configuration.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use tokio::task::JoinHandle;
+
+use crate::admin::Admin;
 use crate::capability::Capabilities;
 use crate::config::{Config, ConfigError};
-use crate::policy::{Chain, Engine, EngineOptions, LoadError};
+use crate::policy::{Engine, EngineOptions, LoadError};
 use crate::proxy::{Local, Proxy, ProxyOptions, Upstream};
 use crate::registrar::Registrar;
+use crate::reload::{self, Loaded, Reloader};
 use crate::sip::SipUri;
 use crate::transport::{Transport, TransportError, TransportLayer};
 
@@ -30,6 +34,8 @@ pub enum ServeError {
     Upstream { uri: String, reason: String },
     #[error("no listener is configured: set at least one address in [listen]")]
     NoListener,
+    #[error("[admin] cannot listen on {addr}: {source}")]
+    Admin { addr: SocketAddr, source: std::io::Error },
 }
 
 /// A started server.
@@ -37,17 +43,42 @@ pub struct Server {
     pub proxy: Proxy,
     pub transport: TransportLayer,
     pub engine: Engine,
+    /// Reloads the plugin directory and the stores: `POST /reload`, SIGHUP
+    /// and the file watch all go through it.
+    pub reloader: Arc<Reloader>,
+    /// Where the admin API listens, when `[admin]` is configured.
+    pub admin_addr: Option<SocketAddr>,
+    admin: Option<Admin>,
+    background: Background,
     inbound: tokio::sync::mpsc::Receiver<crate::transport::Inbound>,
+}
+
+/// The reload triggers that run beside the proxy; stopped with the server
+/// (or when a server that never ran is dropped).
+#[derive(Default)]
+struct Background {
+    watch: Option<reload::Watch>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.watch = None;
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
 }
 
 impl Server {
     /// Load the plugins, bind the listeners and build the proxy. Nothing is
     /// served until [`Server::run`].
     pub async fn start(config: &Config) -> Result<Server, ServeError> {
-        let capabilities: Capabilities = config.capabilities()?;
+        let (capabilities, stores): (Capabilities, _) = config.capabilities_and_stores()?;
         let engine = Engine::new(&EngineOptions::default(), capabilities)?;
         let dir = config.plugins.dir.as_ref().ok_or(ServeError::NoPluginDir)?;
-        let chain = Chain::load_dir(&engine, dir)?;
+        let loaded = Loaded::load_dir(&engine, dir)?;
+        let chain = loaded.chain();
         for plugin in chain.plugins() {
             tracing::info!(
                 plugin = plugin.name(),
@@ -81,16 +112,47 @@ impl Server {
         let options =
             ProxyOptions { record_route: config.proxy.record_route, max_transactions: config.proxy.max_transactions };
         let proxy = Proxy::new(transport.clone(), chain, registrar, upstream, local, options);
-        Ok(Server { proxy, transport, engine, inbound })
+
+        let reloader = Arc::new(Reloader::new(engine.clone(), proxy.clone(), dir.clone(), stores, loaded));
+        let mut background = Background::default();
+        if config.plugins.watch {
+            // Without the watch, SIGHUP and the API still reload: not a
+            // reason to refuse to serve.
+            match reload::watch(reloader.clone(), reload::DEBOUNCE) {
+                Ok(watch) => background.watch = Some(watch),
+                Err(e) => tracing::warn!("{e}; reload with SIGHUP or POST /reload instead"),
+            }
+        }
+        match reload::on_hangup(reloader.clone()) {
+            Ok(task) => background.tasks.push(task),
+            Err(e) => tracing::warn!("cannot handle SIGHUP: {e}"),
+        }
+        let admin = match &config.admin {
+            Some(admin) => Some(
+                Admin::bind(admin, reloader.clone())
+                    .await
+                    .map_err(|source| ServeError::Admin { addr: admin.listen, source })?,
+            ),
+            None => None,
+        };
+        let admin_addr = admin.as_ref().and_then(|a| a.local_addr().ok());
+        if let Some(addr) = admin_addr {
+            tracing::info!(%addr, "admin API listening");
+        }
+        Ok(Server { proxy, transport, engine, reloader, admin_addr, admin, background, inbound })
     }
 
     /// Serve until the listeners close or ctrl-c / SIGTERM arrives.
     pub async fn run(self) {
-        let Server { proxy, transport, inbound, .. } = self;
+        let Server { proxy, transport, inbound, admin, mut background, .. } = self;
+        if let Some(admin) = admin {
+            background.tasks.push(tokio::spawn(admin.serve()));
+        }
         tokio::select! {
             () = proxy.run(inbound) => {}
             () = shutdown_signal() => tracing::info!("shutting down"),
         }
+        drop(background);
         transport.shutdown().await;
     }
 }

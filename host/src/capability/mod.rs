@@ -9,7 +9,8 @@
 //!   (RFC 3261 §22, RFC 7616, RFC 8760) against operator-managed HA1 hashes.
 //! * [`AuditSink`]: an append-only JSON Lines audit log with explicit
 //!   durability and rotation.
-//! * [`Directory`] and [`FileDirectory`]: E.164 number to user look-up.
+//! * [`Directory`], [`FileDirectory`] and [`EnumDirectory`]: E.164 number to
+//!   user look-up, from a file or from the DNS (ENUM, RFC 6116).
 //!
 //! Configuration and I/O failures are reported as [`CapabilityError`]; each
 //! backend's per-request outcomes (a rejected credential, an invalid number)
@@ -19,6 +20,7 @@ mod audit;
 mod credentials;
 mod directory;
 mod e164;
+mod enum_directory;
 mod set;
 
 use std::io;
@@ -30,6 +32,7 @@ pub use credentials::{
 };
 pub use directory::{Directory, DirectoryError, FileDirectory};
 pub use e164::{NumberError, normalize_e164};
+pub use enum_directory::{EnumConfig, EnumDirectory};
 pub use set::{AuditRecorder, AuditTrail, Capabilities};
 
 /// Why a capability backend could not be set up or could not do its work.
@@ -73,6 +76,15 @@ pub enum CapabilityError {
     /// The host was not configured with this capability.
     #[error("no {0} is configured on this host")]
     NotConfigured(&'static str),
+
+    /// A backend's worker (the ENUM resolver's thread and runtime) could not
+    /// be started.
+    #[error("cannot start {what}: {source}")]
+    Start {
+        what: &'static str,
+        #[source]
+        source: io::Error,
+    },
 
     /// The operating system could not provide random bytes.
     #[error("cannot obtain random bytes from the operating system: {0}")]

@@ -178,6 +178,12 @@ impl Engine {
         Ok(Engine { shared: Arc::new(Shared { wasmtime, linker, capabilities: Arc::new(capabilities), ticker }) })
     }
 
+    /// The capabilities the engine's plugins are given: a reload swaps the
+    /// stores behind them (see `crate::reload`).
+    pub fn capabilities(&self) -> &Arc<Capabilities> {
+        &self.shared.capabilities
+    }
+
     /// Load `NAME.wasm`, with `NAME.toml` beside it as its manifest if there
     /// is one.
     pub fn load_file(&self, wasm: &Path) -> Result<Plugin, LoadError> {

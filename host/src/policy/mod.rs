@@ -9,6 +9,7 @@
 mod bindings;
 mod chain;
 mod engine;
+mod latency;
 pub mod manifest;
 mod plugin;
 mod sandbox;
@@ -17,6 +18,7 @@ mod view;
 
 pub use chain::{Chain, Decision, Outcome, Step, StepResult};
 pub use engine::{Engine, EngineOptions, LoadError, POLICY_EXPORT, WORLD, capability_of};
+pub use latency::{BUCKETS as LATENCY_BUCKETS, LatencySnapshot};
 pub use manifest::{Capability, Manifest, ManifestError};
 pub use plugin::{Failure, Plugin, PluginStats};
 pub use verdict::{Edit, MalformedVerdict, Reply, Verdict};

@@ -16,6 +16,7 @@ use wasmtime::{Store, Trap};
 
 use super::bindings;
 use super::engine::{Engine, LoadError};
+use super::latency::{self, Latency, LatencySnapshot};
 use super::manifest::Manifest;
 use super::verdict::{MalformedVerdict, Refusal, Verdict};
 use super::view::{MemoryCapExceeded, PluginState, RequestView, ResponseView};
@@ -94,6 +95,10 @@ struct Stats {
     starts_failed: AtomicU64,
     declined: AtomicU64,
     nanos: AtomicU64,
+    /// Durations of `decide` calls.
+    decide_latency: Latency,
+    /// Durations of `observe` calls.
+    observe_latency: Latency,
     last_error: Mutex<Option<String>>,
 }
 
@@ -190,6 +195,11 @@ impl Plugin {
         }
     }
 
+    /// Histograms of the durations of `decide` and `observe` calls.
+    pub fn latency(&self) -> (LatencySnapshot, LatencySnapshot) {
+        (self.stats.decide_latency.snapshot(), self.stats.observe_latency.snapshot())
+    }
+
     /// Decide a request. The view is lent to the plugin for the call and
     /// always handed back, whatever the plugin did.
     pub fn decide(&self, view: RequestView) -> (RequestView, Result<Verdict, Failure>) {
@@ -215,7 +225,9 @@ impl Plugin {
             }),
             Err(e) => Err(self.classify(e)),
         };
-        self.stats.nanos.fetch_add(elapsed_nanos(started), Ordering::Relaxed);
+        let nanos = latency::nanos(started.elapsed());
+        self.stats.nanos.fetch_add(nanos, Ordering::Relaxed);
+        self.stats.decide_latency.record(nanos);
         match result {
             Ok(verdict) => {
                 let counter = match verdict {
@@ -255,7 +267,9 @@ impl Plugin {
         );
         let req = take_back(store, req_handle);
         let resp = take_back(store, resp_handle);
-        self.stats.nanos.fetch_add(elapsed_nanos(started), Ordering::Relaxed);
+        let nanos = latency::nanos(started.elapsed());
+        self.stats.nanos.fetch_add(nanos, Ordering::Relaxed);
+        self.stats.observe_latency.record(nanos);
         match result {
             Ok(()) => {
                 self.release(instance);
@@ -366,10 +380,6 @@ fn unreachable_table(e: wasmtime::component::ResourceTableError) -> ! {
 fn first_line(s: &str) -> String {
     // wasmtime appends a guest backtrace; the first line says what happened.
     s.lines().next().unwrap_or_default().to_string()
-}
-
-fn elapsed_nanos(started: Instant) -> u64 {
-    u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Lock a mutex, recovering from poisoning: the data guarded here (a pool of

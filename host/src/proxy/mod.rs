@@ -5,8 +5,9 @@
 //! `request.rs` (a request from arrival to forwarding or answer),
 //! `response.rs` (responses back through the response context),
 //! `route.rs` (where a request goes), `transaction.rs` (state), `via.rs`
-//! (the Via header and branches).
+//! (the Via header and branches), `outcomes.rs` (what the admin API counts).
 
+mod outcomes;
 mod request;
 mod response;
 mod route;
@@ -20,6 +21,7 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
+pub use outcomes::TransactionCount;
 pub use route::{Local, Upstream, resolve};
 
 use crate::policy::Chain;
@@ -59,6 +61,7 @@ struct Core {
     options: ProxyOptions,
     table: Mutex<Table>,
     quiet: LogLimit,
+    outcomes: outcomes::Outcomes,
 }
 
 impl Proxy {
@@ -80,6 +83,7 @@ impl Proxy {
                 options,
                 table: Mutex::new(Table::default()),
                 quiet: LogLimit::new(20),
+                outcomes: outcomes::Outcomes::default(),
             }),
         }
     }
@@ -93,6 +97,11 @@ impl Proxy {
     /// started with, new requests get this one.
     pub fn set_chain(&self, chain: Chain) {
         self.core.chain.store(Arc::new(chain));
+    }
+
+    /// Server transactions that ended, by method and final status.
+    pub fn transactions(&self) -> Vec<TransactionCount> {
+        self.core.outcomes.snapshot()
     }
 
     /// Process one inbound message: everything up to the point where the

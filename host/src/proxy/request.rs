@@ -64,6 +64,7 @@ impl Core {
             }
             Arrival::Retransmission(None) => return,
             Arrival::Overloaded => {
+                self.outcomes.count(&request.method, 503);
                 let response = sip::Response::to_request(&request, 503, "Service Unavailable");
                 self.send(&reply_to, Bytes::from(response.to_bytes())).await;
                 return;
@@ -169,6 +170,9 @@ impl Core {
         let target = {
             let mut table = self.table();
             let Some(tx) = table.servers.get_mut(key) else { return };
+            if tx.final_response.is_none() {
+                self.outcomes.count(&tx.method, response.status);
+            }
             tx.final_response = Some(bytes.clone());
             tx.expires = Instant::now() + TIMEOUT;
             tx.reply_to.clone()

@@ -102,6 +102,7 @@ impl Core {
                         tx.final_response = Some(bytes.clone());
                         tx.accepted = true;
                         tx.expires = Instant::now() + TIMEOUT;
+                        self.outcomes.count(&tx.method, status);
                         actions.finished = Some((response, reply_to, bytes));
                     } else {
                         actions.sends.push((reply_to, bytes));
@@ -122,6 +123,7 @@ impl Core {
                         let bytes = Bytes::from(best.to_bytes());
                         tx.final_response = Some(bytes.clone());
                         tx.expires = Instant::now() + TIMEOUT;
+                        self.outcomes.count(&tx.method, best.status);
                         actions.finished = Some((best, reply_to, bytes));
                     }
                 }

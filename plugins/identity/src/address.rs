@@ -4,24 +4,30 @@
 //! Everything here reads text a request controls: no function panics, and
 //! anything that does not parse is `None`, which the policy treats as "does
 //! not match".
+//!
+//! An address borrows from the header value it was read from, and copies
+//! only what normalizing changes (an escape, an uppercase host, a visual
+//! separator in a number).
+
+use std::borrow::Cow;
 
 /// The part of a URI that names a user, for comparing identities.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Address {
+pub(crate) enum Address<'a> {
     /// A `sip:` or `sips:` URI: the user part with escapes decoded (it is
     /// case-sensitive, RFC 3261 §19.1.4) and the host in lowercase, without
     /// port or parameters.
-    Sip { user: String, host: String },
+    Sip { user: Cow<'a, str>, host: Cow<'a, str> },
     /// A `tel:` URI: the number without visual separators.
-    Tel(String),
+    Tel(Cow<'a, str>),
 }
 
-impl Address {
+impl<'a> Address<'a> {
     /// Parses the URI of a `From`, `To` or `P-Asserted-Identity` value, in
     /// name-addr (`"Alice" <sip:alice@example.com>;tag=1`) or addr-spec
     /// (`sip:alice@example.com;tag=1`) form. A SIP URI without a user part
     /// names no user and is `None`.
-    pub(crate) fn parse(field: &str) -> Option<Address> {
+    pub(crate) fn parse(field: &'a str) -> Option<Address<'a>> {
         let uri = uri_of(field)?;
         let (scheme, rest) = uri.split_once(':')?;
         if scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips") {
@@ -44,7 +50,7 @@ impl Address {
 /// The URI inside a name-addr, or the addr-spec itself.
 fn uri_of(field: &str) -> Option<&str> {
     let field = field.trim();
-    match find_unquoted(field, '<') {
+    match find_unquoted(field, b'<') {
         Some(open) => {
             let inner = &field[open + 1..];
             let close = inner.find('>')?;
@@ -56,15 +62,15 @@ fn uri_of(field: &str) -> Option<&str> {
 }
 
 /// The byte index of the first `target` outside a quoted string.
-fn find_unquoted(text: &str, target: char) -> Option<usize> {
+fn find_unquoted(text: &str, target: u8) -> Option<usize> {
     let mut quoted = false;
     let mut escaped = false;
-    for (index, c) in text.char_indices() {
+    for (index, &c) in text.as_bytes().iter().enumerate() {
         if escaped {
             escaped = false;
-        } else if quoted && c == '\\' {
+        } else if quoted && c == b'\\' {
             escaped = true;
-        } else if c == '"' {
+        } else if c == b'"' {
             quoted = !quoted;
         } else if !quoted && c == target {
             return Some(index);
@@ -74,10 +80,10 @@ fn find_unquoted(text: &str, target: char) -> Option<usize> {
 }
 
 /// The user and host of what follows `sip:`.
-fn sip_address(rest: &str) -> Option<Address> {
+fn sip_address(rest: &str) -> Option<Address<'_>> {
     // `@` cannot appear unescaped in the user part, and parameters or headers
     // follow the host, so the first `@` before any `;` or `?` ends userinfo.
-    let end = rest.find([';', '?']).unwrap_or(rest.len());
+    let end = rest.bytes().position(|b| b == b';' || b == b'?').unwrap_or(rest.len());
     let (userinfo, hostport) = rest[..end].split_once('@')?;
     let user = userinfo.split(':').next().unwrap_or_default();
     if user.is_empty() {
@@ -87,7 +93,7 @@ fn sip_address(rest: &str) -> Option<Address> {
 }
 
 /// The host of `host[:port]`, lowercase; IPv6 references keep their brackets.
-fn host_of(hostport: &str) -> Option<String> {
+fn host_of(hostport: &str) -> Option<Cow<'_, str>> {
     let host = match hostport.strip_prefix('[') {
         Some(v6) => &hostport[..v6.find(']')? + 2],
         None => hostport.split(':').next().unwrap_or_default(),
@@ -95,19 +101,24 @@ fn host_of(hostport: &str) -> Option<String> {
     if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c.is_control()) {
         return None;
     }
-    Some(host.to_ascii_lowercase())
+    Some(if host.bytes().any(|b| b.is_ascii_uppercase()) { host.to_ascii_lowercase().into() } else { host.into() })
 }
 
 /// The number of what follows `tel:`.
-fn tel_address(rest: &str) -> Option<Address> {
+fn tel_address(rest: &str) -> Option<Address<'_>> {
     let number = rest.split(';').next().unwrap_or_default();
-    let number: String = number.chars().filter(|c| !matches!(c, '-' | '.' | '(' | ')')).collect();
+    let separator = |c: char| matches!(c, '-' | '.' | '(' | ')');
+    let number: Cow<str> =
+        if number.contains(separator) { number.chars().filter(|&c| !separator(c)).collect() } else { number.into() };
     if number.is_empty() { None } else { Some(Address::Tel(number)) }
 }
 
 /// Decodes `%XX` escapes; a broken escape or a result that is not UTF-8 is
 /// `None`.
-fn unescape(text: &str) -> Option<String> {
+fn unescape(text: &str) -> Option<Cow<'_, str>> {
+    if !text.contains('%') {
+        return Some(text.into());
+    }
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut index = 0;
@@ -124,7 +135,7 @@ fn unescape(text: &str) -> Option<String> {
             index += 1;
         }
     }
-    String::from_utf8(out).ok()
+    String::from_utf8(out).ok().map(Cow::Owned)
 }
 
 /// A username as the user part of a SIP URI: characters outside
@@ -146,30 +157,42 @@ pub(crate) fn escape_user(username: &str) -> String {
 /// The values of a header whose grammar is a comma-separated list of
 /// name-addrs (`P-Asserted-Identity`), split where a comma is outside quotes
 /// and angle brackets.
-pub(crate) fn split_list(value: &str) -> Vec<&str> {
-    let mut parts = Vec::new();
+pub(crate) fn split_list(value: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(value);
+    std::iter::from_fn(move || {
+        loop {
+            let text = rest?;
+            let (part, after) = match list_separator(text) {
+                Some(comma) => (&text[..comma], Some(&text[comma + 1..])),
+                None => (text, None),
+            };
+            rest = after;
+            let part = part.trim();
+            if !part.is_empty() {
+                return Some(part);
+            }
+        }
+    })
+}
+
+/// The byte index of the first comma outside quotes and angle brackets.
+fn list_separator(text: &str) -> Option<usize> {
     let (mut quoted, mut escaped, mut angle) = (false, false, false);
-    let mut start = 0;
-    for (index, c) in value.char_indices() {
+    for (index, &c) in text.as_bytes().iter().enumerate() {
         if escaped {
             escaped = false;
             continue;
         }
         match c {
-            '\\' if quoted => escaped = true,
-            '"' if !angle => quoted = !quoted,
-            '<' if !quoted => angle = true,
-            '>' if !quoted => angle = false,
-            ',' if !quoted && !angle => {
-                parts.push(value[start..index].trim());
-                start = index + 1;
-            }
+            b'\\' if quoted => escaped = true,
+            b'"' if !angle => quoted = !quoted,
+            b'<' if !quoted => angle = true,
+            b'>' if !quoted => angle = false,
+            b',' if !quoted && !angle => return Some(index),
             _ => {}
         }
     }
-    parts.push(value[start..].trim());
-    parts.retain(|part| !part.is_empty());
-    parts
+    None
 }
 
 /// The `realm` parameter of `Digest` credentials, unquoted; `None` when the
@@ -220,7 +243,7 @@ fn unquote(text: &str) -> Option<(String, &str)> {
 mod tests {
     use super::*;
 
-    fn sip(user: &str, host: &str) -> Option<Address> {
+    fn sip<'a>(user: &'a str, host: &'a str) -> Option<Address<'a>> {
         Some(Address::Sip { user: user.into(), host: host.into() })
     }
 
@@ -253,7 +276,8 @@ mod tests {
 
     #[test]
     fn splits_lists_and_reads_realms() {
-        assert_eq!(split_list("\"a, b\" <sip:a@x>, <tel:+1>"), ["\"a, b\" <sip:a@x>", "<tel:+1>"]);
+        assert_eq!(split_list("\"a, b\" <sip:a@x>, <tel:+1>").collect::<Vec<_>>(), ["\"a, b\" <sip:a@x>", "<tel:+1>"]);
+        assert_eq!(split_list(" , \"a\\\", b\" <sip:a@x>,,").collect::<Vec<_>>(), ["\"a\\\", b\" <sip:a@x>"]);
         assert_eq!(digest_realm("Digest username=\"a\", realm=\"x, \\\"y\\\"\", nonce=n"), Some("x, \"y\"".into()));
         assert_eq!(digest_realm("Digest username=a,realm=example.com"), Some("example.com".into()));
         assert_eq!(digest_realm("Basic YWxhZGRpbg=="), None);

@@ -201,30 +201,33 @@ impl Policy for ConfirmIdentity {
     }
 
     fn decide(&self, req: &Request) -> Verdict {
-        // Each part of the request is asked of the host once, and only when
-        // the decision needs it: the hop it came from only when it carries
-        // an identity to believe or strip, or when a line is logged.
+        // Each part of the request is asked of the host at most once, and
+        // only when the decision needs it: who sent it only when it carries
+        // an identity to believe or strip, or for the log.
         let sender = Sender::new(req, &self.trusted);
-        let first_assertion = req.header(ASSERTED);
-        let believed = first_assertion.is_some() && sender.is_trusted();
+        let first_asserted = req.header(ASSERTED);
+        let believed = first_asserted.is_some() && sender.is_trusted();
         let mut edits =
-            if believed { Vec::new() } else { strip_untrusted_assertions(req, &sender, first_assertion.is_some()) };
+            if believed { Vec::new() } else { strip_untrusted_assertions(req, &sender, first_asserted.is_some()) };
 
         let method = req.method();
         if !self.coverage.requires_confirmation(req, &method) {
             return Verdict::pass_with(edits);
         }
-        let Some(claimed) = claimed_addresses(req, &method) else {
+        let from = req.header("From");
+        let to = if is_register(&method) { req.header("To") } else { None };
+        let Some(claimed) = claimed_addresses(&method, from.as_deref(), to.as_deref()) else {
             return identity_mismatch(&method, &sender, "its From or To is not a SIP address");
         };
 
-        if let Some(first) = first_assertion.filter(|_| believed) {
-            match asserts_claimed(req, &first, &claimed) {
-                Some(true) => return Verdict::pass_with(edits),
-                Some(false) => {
+        if let Some(first) = first_asserted.filter(|_| believed) {
+            match assertion(req, &first, &claimed) {
+                Assertion::Claimed => return Verdict::pass_with(edits),
+                Assertion::Other => {
                     return identity_mismatch(&method, &sender, "the asserted identity is not the one it claims");
                 }
-                None => {}
+                // No address in it: confirmed by digest, like anyone's.
+                Assertion::Unreadable => {}
             }
         }
 
@@ -257,7 +260,7 @@ impl Policy for ConfirmIdentity {
 impl ConfirmIdentity {
     /// Whether a claimed address belongs to a user of our realm.
     fn is_ours(&self, claim: &Address) -> bool {
-        matches!(claim, Address::Sip { host, .. } if self.domains.contains(host))
+        matches!(claim, Address::Sip { host, .. } if self.domains.iter().any(|domain| domain == host))
     }
 
     /// `<sip:USERNAME@DOMAIN>` for a user confirmed by digest.
@@ -305,9 +308,9 @@ impl ConfirmIdentity {
 }
 
 /// RFC 3325 §5: identities asserted by a hop outside the trust domain are
-/// not believed, and not passed on. For a request whose `asserted` values,
-/// if any, are not believed; a `P-Preferred-Identity` is kept only from a
-/// trusted hop.
+/// not believed, and not passed on. For a request whose `P-Asserted-Identity`
+/// is not believed (`asserted`: it has one); its `P-Preferred-Identity` is
+/// kept only from a trusted hop.
 fn strip_untrusted_assertions(req: &Request, sender: &Sender, asserted: bool) -> Vec<Edit> {
     let mut edits = Vec::new();
     if asserted {
@@ -322,27 +325,44 @@ fn strip_untrusted_assertions(req: &Request, sender: &Sender, asserted: bool) ->
 /// The addresses a request claims for its sender: the From (none when it is
 /// anonymous, outside REGISTER), and for REGISTER the To. `None` when one of
 /// them is not an address.
-fn claimed_addresses(req: &Request, method: &str) -> Option<Vec<Address>> {
-    let from = Address::parse(&req.header("From")?)?;
+fn claimed_addresses<'a>(method: &str, from: Option<&'a str>, to: Option<&'a str>) -> Option<Vec<Address<'a>>> {
+    let from = Address::parse(from?)?;
     if is_register(method) {
-        let to = Address::parse(&req.header("To")?)?;
+        let to = Address::parse(to?)?;
         return Some(vec![from, to]);
     }
     Some(if from.is_anonymous() { Vec::new() } else { vec![from] })
 }
 
-/// Whether every claimed address is one of the `P-Asserted-Identity`
-/// addresses (RFC 3325 allows a `sip:`/`sips:` one and a `tel:` one; values
-/// that do not parse are left out); `None` when none parses. The `first`
-/// value usually settles it, so the others are fetched only when it does not.
-fn asserts_claimed(req: &Request, first: &str, claimed: &[Address]) -> Option<bool> {
-    let asserted: Vec<Address> = split_list(first).into_iter().filter_map(Address::parse).collect();
-    if !asserted.is_empty() && claimed.iter().all(|claim| asserted.contains(claim)) {
-        return Some(true);
+/// What a believed `P-Asserted-Identity` says of the claimed addresses.
+enum Assertion {
+    /// Each of them is one of its addresses.
+    Claimed,
+    /// It asserts someone else.
+    Other,
+    /// None of its values is an address.
+    Unreadable,
+}
+
+/// Compares the claimed addresses with every address of every
+/// `P-Asserted-Identity` value (RFC 3325 allows a `sip:`/`sips:` one and a
+/// `tel:` one; values that do not parse are left out). The `first` value
+/// mostly settles it: the others are fetched only when it does not.
+fn assertion(req: &Request, first: &str, claimed: &[Address]) -> Assertion {
+    let asserts_claims = |asserted: &[Address]| claimed.iter().all(|claim| asserted.contains(claim));
+    let asserted: Vec<Address> = split_list(first).filter_map(Address::parse).collect();
+    if !asserted.is_empty() && asserts_claims(&asserted) {
+        return Assertion::Claimed;
     }
     let values = req.header_values(ASSERTED);
     let asserted: Vec<Address> = values.iter().flat_map(|value| split_list(value)).filter_map(Address::parse).collect();
-    (!asserted.is_empty()).then(|| claimed.iter().all(|claim| asserted.contains(claim)))
+    if asserted.is_empty() {
+        Assertion::Unreadable
+    } else if asserts_claims(&asserted) {
+        Assertion::Claimed
+    } else {
+        Assertion::Other
+    }
 }
 
 /// Whether a claimed address names this username.

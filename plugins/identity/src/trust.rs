@@ -45,6 +45,9 @@ impl TrustedPeers {
     }
 
     fn trusts_address(&self, address: &str) -> bool {
+        if self.networks.is_empty() {
+            return false;
+        }
         // An IPv4 peer reached over a dual-stack socket shows up as
         // `::ffff:192.0.2.1`: compare it as the IPv4 address it is.
         let Ok(address) = address.parse::<IpAddr>().map(|a| a.to_canonical()) else {

@@ -119,14 +119,20 @@ impl Policy for LookupGuard {
     }
 
     fn decide(&self, req: &Request) -> Verdict {
+        // Most requests are not addressed to a number: find that out first,
+        // with one question to the host.
+        let uri = req.uri();
+        let target = target(&uri);
+        if let Target::NotANumber = target {
+            return Verdict::pass();
+        }
         let Some(purpose) = self.purpose(req) else {
             return Verdict::pass();
         };
         if is_in_dialog(req) {
             return Verdict::pass();
         }
-        let uri = req.uri();
-        match target(&uri) {
+        match target {
             Target::NotANumber => Verdict::pass(),
             Target::Malformed(problem) => address_incomplete(&problem.to_string()),
             Target::Number(number) => look_up(purpose, &uri, &number),

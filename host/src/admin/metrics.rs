@@ -1,0 +1,146 @@
+//! `GET /metrics`: the Prometheus text exposition format (version 0.0.4).
+//!
+//! Per-plugin series are those of the version serving now: a replaced
+//! plugin starts its counters again from zero, which Prometheus' `rate()`
+//! reads as a counter reset. `sipwarden_plugin_info` says which version
+//! (SHA-256) a series belongs to.
+
+use std::fmt::Write;
+
+use crate::policy::{LATENCY_BUCKETS, LatencySnapshot};
+use crate::reload::{Reloader, Trigger};
+
+/// The metrics, rendered now.
+pub(super) fn render(reloader: &Reloader) -> String {
+    let mut out = Out(String::with_capacity(8192));
+    let plugins = reloader.plugins();
+    let serving: Vec<_> = plugins.iter().filter_map(|s| s.plugin.as_ref().map(|p| (s, p))).collect();
+
+    out.family("sipwarden_plugin_info", "gauge", "A serving plugin version: always 1, labelled with its SHA-256.");
+    for (status, plugin) in &serving {
+        let position = status.position.map(|p| p.to_string()).unwrap_or_default();
+        out.sample(
+            "sipwarden_plugin_info",
+            &[("plugin", plugin.name()), ("sha256", plugin.sha256()), ("position", &position)],
+            1,
+        );
+    }
+
+    out.family(
+        "sipwarden_plugin_reload_refused",
+        "gauge",
+        "1 when the plugin's files on disk were refused at the last reload (see GET /plugins for why).",
+    );
+    for status in &plugins {
+        let refused = u64::from(status.last_reload_error.is_some());
+        out.sample("sipwarden_plugin_reload_refused", &[("plugin", &status.name)], refused);
+    }
+
+    out.family("sipwarden_plugin_call_seconds", "histogram", "Duration of plugin calls (decide or observe).");
+    for (_, plugin) in &serving {
+        let (decide, observe) = plugin.latency();
+        out.histogram("sipwarden_plugin_call_seconds", plugin.name(), "decide", &decide);
+        out.histogram("sipwarden_plugin_call_seconds", plugin.name(), "observe", &observe);
+    }
+
+    out.family("sipwarden_plugin_calls_total", "counter", "Requests a plugin was asked to decide.");
+    for (_, plugin) in &serving {
+        out.sample("sipwarden_plugin_calls_total", &[("plugin", plugin.name())], plugin.stats().calls);
+    }
+
+    out.family("sipwarden_plugin_verdicts_total", "counter", "Verdicts a plugin returned, by kind.");
+    for (_, plugin) in &serving {
+        let stats = plugin.stats();
+        for (verdict, n) in [("continue", stats.continues), ("respond", stats.responds)] {
+            out.sample("sipwarden_plugin_verdicts_total", &[("plugin", plugin.name()), ("verdict", verdict)], n);
+        }
+    }
+
+    out.family("sipwarden_plugin_observed_total", "counter", "Responses shown to a plugin.");
+    for (_, plugin) in &serving {
+        out.sample("sipwarden_plugin_observed_total", &[("plugin", plugin.name())], plugin.stats().observed);
+    }
+
+    out.family("sipwarden_plugin_failures_total", "counter", "Failed plugin calls, by kind.");
+    for (_, plugin) in &serving {
+        let s = plugin.stats();
+        let kinds = [
+            ("trap", s.traps),
+            ("deadline", s.deadlines),
+            ("memory", s.memory),
+            ("malformed-verdict", s.malformed),
+            ("start", s.starts_failed),
+            ("declined", s.declined),
+        ];
+        for (kind, n) in kinds {
+            out.sample("sipwarden_plugin_failures_total", &[("plugin", plugin.name()), ("kind", kind)], n);
+        }
+    }
+
+    out.family("sipwarden_transactions_total", "counter", "Server transactions by method and final status.");
+    for t in reloader.proxy().transactions() {
+        out.sample("sipwarden_transactions_total", &[("method", t.method), ("status", &t.status.to_string())], t.count);
+    }
+
+    let stats = reloader.stats();
+    out.family("sipwarden_reloads_total", "counter", "Reloads, by what started them.");
+    for (trigger, n) in Trigger::ALL.iter().zip(stats.reloads) {
+        out.sample("sipwarden_reloads_total", &[("trigger", trigger.as_str())], n);
+    }
+    out.family("sipwarden_reload_changes_total", "counter", "Plugins added, replaced or removed by reloads.");
+    for (change, n) in [("added", stats.added), ("replaced", stats.replaced), ("removed", stats.removed)] {
+        out.sample("sipwarden_reload_changes_total", &[("change", change)], n);
+    }
+    out.family(
+        "sipwarden_reload_failures_total",
+        "counter",
+        "What reloads could not take: plugin versions refused, store files that did not parse, an unreadable plugin directory.",
+    );
+    let failures = [
+        ("plugin", stats.refused),
+        ("directory", stats.directory_failures),
+        ("credentials", stats.credentials_failures),
+        ("plugin-dir", stats.directory_unreadable),
+    ];
+    for (kind, n) in failures {
+        out.sample("sipwarden_reload_failures_total", &[("kind", kind)], n);
+    }
+    out.0
+}
+
+struct Out(String);
+
+impl Out {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        // Writing to a String cannot fail.
+        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
+        let _ = writeln!(self.0, "{name}{} {value}", label_set(labels));
+    }
+
+    fn histogram(&mut self, name: &str, plugin: &str, call: &str, latency: &LatencySnapshot) {
+        for (bound, count) in LATENCY_BUCKETS.iter().zip(latency.cumulative()) {
+            let le = bound.to_string();
+            self.sample(&format!("{name}_bucket"), &[("plugin", plugin), ("call", call), ("le", &le)], count);
+        }
+        let labels = [("plugin", plugin), ("call", call)];
+        self.sample(&format!("{name}_bucket"), &[("plugin", plugin), ("call", call), ("le", "+Inf")], latency.count());
+        self.sample(&format!("{name}_sum"), &labels, latency.sum_nanos as f64 / 1e9);
+        self.sample(&format!("{name}_count"), &labels, latency.count());
+    }
+}
+
+fn label_set(labels: &[(&str, &str)]) -> String {
+    if labels.is_empty() {
+        return String::new();
+    }
+    let inner: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect();
+    format!("{{{}}}", inner.join(","))
+}
+
+/// Label values escape `\`, `"` and line feeds.
+fn escape(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}

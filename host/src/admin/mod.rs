@@ -1,0 +1,244 @@
+//! The admin HTTP API (`[admin]` in the configuration).
+//!
+//! - `GET /healthz`: `ok` while the process serves;
+//! - `GET /plugins`: every plugin, its version and its counters (JSON);
+//! - `POST /reload`: reload now, and say what changed and what was refused;
+//! - `GET /metrics`: Prometheus text format (`metrics.rs`).
+//!
+//! It listens on loopback unless told otherwise, and with a `token` every
+//! request must carry it as a bearer token: the API swaps policies and shows
+//! what they see, so it is for operators only. HTTP/1.1 only, plain: put a
+//! TLS-terminating proxy in front to expose it beyond the host.
+
+mod metrics;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::config::AdminConfig;
+use crate::reload::{PluginStatus, Reloader, Trigger};
+
+/// Connections served at once; more wait to be accepted. The API is for a
+/// few operators and one scraper, not for load.
+const MAX_CONNECTIONS: usize = 32;
+
+/// How long a client may take to send its request head.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A bound admin API, not serving yet.
+pub struct Admin {
+    listener: TcpListener,
+    api: Arc<Api>,
+}
+
+struct Api {
+    reloader: Arc<Reloader>,
+    token: Option<String>,
+}
+
+impl Admin {
+    /// Bind the listener, so that an address in use stops the server at start.
+    pub async fn bind(config: &AdminConfig, reloader: Arc<Reloader>) -> std::io::Result<Admin> {
+        let listener = TcpListener::bind(config.listen).await?;
+        if !config.listen.ip().is_loopback() && config.token.is_none() {
+            tracing::warn!(listen = %config.listen, "the admin API listens beyond loopback without a token");
+        }
+        let token = config.token.clone().filter(|t| !t.is_empty());
+        Ok(Admin { listener, api: Arc::new(Api { reloader, token }) })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serve until the task is dropped.
+    pub async fn serve(self) {
+        let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        loop {
+            let Ok(permit) = permits.clone().acquire_owned().await else { return };
+            let (stream, peer) = match self.listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!("admin API: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let api = self.api.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |request| {
+                    let api = api.clone();
+                    async move { Ok::<_, Infallible>(api.handle(request).await) }
+                });
+                let served = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HEADER_TIMEOUT)
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+                if let Err(e) = served {
+                    tracing::debug!(%peer, "admin API connection: {e}");
+                }
+                drop(permit);
+            });
+        }
+    }
+}
+
+type Reply = Response<Full<Bytes>>;
+
+impl Api {
+    async fn handle(&self, request: Request<Incoming>) -> Reply {
+        if !self.authorized(&request) {
+            let mut reply = text(StatusCode::UNAUTHORIZED, "a bearer token is required\n");
+            reply.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return reply;
+        }
+        let method = request.method();
+        match request.uri().path() {
+            "/healthz" if method == Method::GET => text(StatusCode::OK, "ok\n"),
+            "/plugins" if method == Method::GET => {
+                json(StatusCode::OK, &self.reloader.plugins().iter().map(PluginView::of).collect::<Vec<_>>())
+            }
+            "/reload" if method == Method::POST => {
+                let report = self.reloader.reload(Trigger::Api).await;
+                json(StatusCode::OK, &report)
+            }
+            "/metrics" if method == Method::GET => {
+                let mut reply = text(StatusCode::OK, metrics::render(&self.reloader));
+                reply
+                    .headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+                reply
+            }
+            "/healthz" | "/plugins" | "/metrics" => not_allowed("GET"),
+            "/reload" => not_allowed("POST"),
+            _ => text(StatusCode::NOT_FOUND, "not found: the API has /healthz, /plugins, /reload and /metrics\n"),
+        }
+    }
+
+    fn authorized(&self, request: &Request<Incoming>) -> bool {
+        let Some(token) = &self.token else { return true };
+        let presented = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        presented.is_some_and(|p| same_secret(p.as_bytes(), token.as_bytes()))
+    }
+}
+
+/// Compare without stopping at the first difference, so that the time a
+/// refusal takes does not tell how much of a guess was right.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn text(status: StatusCode, body: impl Into<Bytes>) -> Reply {
+    let mut reply = Response::new(Full::new(body.into()));
+    *reply.status_mut() = status;
+    reply.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    reply
+}
+
+fn json(status: StatusCode, value: &impl Serialize) -> Reply {
+    match serde_json::to_vec_pretty(value) {
+        Ok(mut body) => {
+            body.push(b'\n');
+            let mut reply = text(status, body);
+            reply.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            reply
+        }
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot encode the answer: {e}\n")),
+    }
+}
+
+fn not_allowed(allow: &'static str) -> Reply {
+    let mut reply = text(StatusCode::METHOD_NOT_ALLOWED, format!("use {allow}\n"));
+    reply.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
+    reply
+}
+
+/// One plugin in `GET /plugins`.
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct PluginView<'a> {
+    name: &'a str,
+    sha256: Option<&'a str>,
+    /// RFC 3339, UTC.
+    loaded_at: Option<String>,
+    /// Index in the chain, 0 first; `null`: not in the chain (never loaded).
+    position: Option<usize>,
+    order: Option<i32>,
+    /// `decide` calls.
+    calls: u64,
+    verdicts: Verdicts,
+    /// `observe` calls.
+    observed: u64,
+    traps: u64,
+    deadlines: u64,
+    memory: u64,
+    malformed: u64,
+    declined: u64,
+    starts_failed: u64,
+    /// Time spent in calls, in seconds.
+    call_seconds: f64,
+    last_error: Option<String>,
+    last_reload_error: Option<&'a str>,
+    /// The SHA-256 of the refused component on disk, when there is one.
+    refused_sha256: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Verdicts {
+    #[serde(rename = "continue")]
+    continues: u64,
+    #[serde(rename = "respond")]
+    responds: u64,
+}
+
+impl<'a> PluginView<'a> {
+    fn of(status: &'a PluginStatus) -> PluginView<'a> {
+        let stats = status.plugin.as_ref().map(|p| p.stats()).unwrap_or_default();
+        PluginView {
+            name: &status.name,
+            sha256: status.sha256.as_deref(),
+            loaded_at: status.loaded_at.map(rfc3339),
+            position: status.position,
+            order: status.order,
+            calls: stats.calls,
+            verdicts: Verdicts { continues: stats.continues, responds: stats.responds },
+            observed: stats.observed,
+            traps: stats.traps,
+            deadlines: stats.deadlines,
+            memory: stats.memory,
+            malformed: stats.malformed,
+            declined: stats.declined,
+            starts_failed: stats.starts_failed,
+            call_seconds: stats.nanos as f64 / 1e9,
+            last_error: stats.last_error,
+            last_reload_error: status.last_reload_error.as_deref(),
+            refused_sha256: status.refused_sha256.as_deref(),
+        }
+    }
+}
+
+/// RFC 3339 in UTC, to the millisecond.
+fn rfc3339(at: std::time::SystemTime) -> String {
+    use time::format_description::well_known::Rfc3339;
+    let at = time::OffsetDateTime::from(at);
+    let at = at.replace_nanosecond(at.millisecond() as u32 * 1_000_000).unwrap_or(at);
+    at.format(&Rfc3339).unwrap_or_else(|_| at.unix_timestamp().to_string())
+}
