@@ -9,11 +9,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group, criterion_main};
 use sipwarden::capability::Capabilities;
-use sipwarden::policy::{Chain, Decision, Engine, EngineOptions, Manifest};
+use sipwarden::policy::{Chain, Engine, EngineOptions, Manifest};
 use sipwarden::sip;
 use sipwarden::transport::{Origin, Transport};
+
+mod common;
 
 // The same allocator as the binary, so the figures are the proxy's.
 #[global_allocator]
@@ -61,23 +63,8 @@ fn bench(c: &mut Criterion) {
 
     for (n, mark) in [(1, false), (4, false), (1, true), (4, true)] {
         let chain = chain(&engine, n, mark);
-        let outcome = chain.decide(request.clone(), origin.clone());
-        assert_eq!(outcome.decision, Decision::Forward);
-        // The request is cloned outside the timed part; the outcome is
-        // dropped inside it, as the proxy drops it (iter_batched would
-        // collect every outcome into a growing Vec while timing).
         let name = if mark { format!("chain of {n}, each adding a header") } else { format!("chain of {n}") };
-        c.bench_function(&name, |b| {
-            b.iter_batched_ref(
-                || Some((request.clone(), origin.clone())),
-                |input| {
-                    if let Some((req, origin)) = input.take() {
-                        drop(chain.decide(req, origin));
-                    }
-                },
-                BatchSize::SmallInput,
-            )
-        });
+        common::bench_decide(c, &name, &chain, &request, &origin);
     }
 }
 

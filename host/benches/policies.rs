@@ -6,11 +6,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group, criterion_main};
 use sipwarden::config::Config;
-use sipwarden::policy::{Chain, Decision, Engine, EngineOptions, Manifest};
+use sipwarden::policy::{Chain, Engine, EngineOptions, Manifest};
 use sipwarden::sip;
 use sipwarden::transport::{Origin, TlsPeer, Transport};
+
+mod common;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -109,19 +111,7 @@ fn bench(c: &mut Criterion) {
         ),
     ];
     for (name, chain, req) in cases {
-        let outcome = chain.decide(req.clone(), core.clone());
-        assert_eq!(outcome.decision, Decision::Forward, "{name}: {:?}", outcome.steps);
-        c.bench_function(name, |b| {
-            b.iter_batched_ref(
-                || Some((req.clone(), core.clone())),
-                |input| {
-                    if let Some((req, origin)) = input.take() {
-                        drop(chain.decide(req, origin));
-                    }
-                },
-                BatchSize::SmallInput,
-            )
-        });
+        common::bench_decide(c, name, &chain, &req, &core);
     }
 }
 

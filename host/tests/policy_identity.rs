@@ -394,6 +394,37 @@ fn asserted_identity_from_a_trusted_tls_name_is_accepted_without_digest() {
 }
 
 #[test]
+fn every_asserted_identity_field_counts() {
+    let (chain, _) = chain("trusted-peers = [\"198.51.100.0/24\"]");
+    let core = trusted_origin("198.51.100.7", Transport::Udp, None);
+    // The claimed address in a second field, after another address or after
+    // a value that is no address.
+    for first in ["<sip:carol@example.com>", "<mailto:alice@example.com>"] {
+        let asserted = format!("P-Asserted-Identity: {first}\r\nP-Asserted-Identity: {ALICE_PAI}\r\n");
+        let outcome = chain.decide(request("MESSAGE", "alice@example.com", &asserted), core.clone());
+        assert!(continued(&outcome).is_empty(), "{first}");
+    }
+    // Fields that all name someone else; fields of which none is an address.
+    let others = "P-Asserted-Identity: <sip:carol@example.com>\r\nP-Asserted-Identity: <tel:+15551234567>\r\n";
+    let outcome = chain.decide(request("MESSAGE", "alice@example.com", others), core.clone());
+    assert_eq!(answered(&outcome), (403, "Identity Mismatch", vec![]));
+    let unreadable = "P-Asserted-Identity: <mailto:alice@example.com>\r\nP-Asserted-Identity: <sip:example.com>\r\n";
+    let outcome = chain.decide(request("MESSAGE", "alice@example.com", unreadable), core);
+    assert_eq!(answered(&outcome).0, 407);
+}
+
+#[test]
+fn preferred_identity_alone_is_kept_only_from_a_trusted_peer() {
+    let (chain, _) = chain("trusted-peers = [\"198.51.100.0/24\"]");
+    let preferred = "P-Preferred-Identity: <sip:alice@example.com>\r\n";
+    let outcome = chain.decide(request("OPTIONS", "alice@example.com", preferred), common::origin());
+    assert_eq!(continued(&outcome), [remove("P-Preferred-Identity")]);
+    let core = trusted_origin("198.51.100.7", Transport::Udp, None);
+    let outcome = chain.decide(request("OPTIONS", "alice@example.com", preferred), core);
+    assert!(continued(&outcome).is_empty());
+}
+
+#[test]
 fn options_is_not_covered() {
     let (chain, _) = chain("");
     let outcome = chain.decide(request("OPTIONS", "alice@example.com", ""), common::origin());

@@ -85,7 +85,7 @@ fn sip_address(rest: &str) -> Option<Address<'_>> {
     // follow the host, so the first `@` before any `;` or `?` ends userinfo.
     let end = rest.bytes().position(|b| b == b';' || b == b'?').unwrap_or(rest.len());
     let (userinfo, hostport) = rest[..end].split_once('@')?;
-    let user = userinfo.split(':').next().unwrap_or_default();
+    let user = userinfo.split_once(':').map_or(userinfo, |(user, _password)| user);
     if user.is_empty() {
         return None;
     }
@@ -96,7 +96,7 @@ fn sip_address(rest: &str) -> Option<Address<'_>> {
 fn host_of(hostport: &str) -> Option<Cow<'_, str>> {
     let host = match hostport.strip_prefix('[') {
         Some(v6) => &hostport[..v6.find(']')? + 2],
-        None => hostport.split(':').next().unwrap_or_default(),
+        None => hostport.split_once(':').map_or(hostport, |(host, _port)| host),
     };
     if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c.is_control()) {
         return None;
@@ -177,6 +177,8 @@ pub(crate) fn split_list(value: &str) -> impl Iterator<Item = &str> {
 
 /// The byte index of the first comma outside quotes and angle brackets.
 fn list_separator(text: &str) -> Option<usize> {
+    // Most values are a single name-addr.
+    text.find(',')?;
     let (mut quoted, mut escaped, mut angle) = (false, false, false);
     for (index, &c) in text.as_bytes().iter().enumerate() {
         if escaped {

@@ -201,9 +201,10 @@ impl Policy for ConfirmIdentity {
     }
 
     fn decide(&self, req: &Request) -> Verdict {
-        // Each part of the request is asked of the host at most once, and
-        // only when the decision needs it: who sent it only when it carries
-        // an identity to believe or strip, or for the log.
+        // Each part of the request is asked of the host only when the
+        // decision needs it: who sent it only when it carries an identity to
+        // believe or strip (or for the log), every P-Asserted-Identity value
+        // only when the first does not settle it.
         let sender = Sender::new(req, &self.trusted);
         let first_asserted = req.header(ASSERTED);
         let believed = first_asserted.is_some() && sender.is_trusted();
