@@ -202,6 +202,8 @@ async fn post_reload_swaps_the_component_for_the_next_request() {
     assert_eq!(v1["sha256"], sha256(&wasm_bytes("block-scanners")));
     assert_eq!(v1["position"], 0);
     assert!(v1["loaded-at"].as_str().unwrap().ends_with('Z'), "{v1}");
+    // No `version` in the test manifest: the field is there, and null.
+    assert_eq!(v1.get("version"), Some(&serde_json::Value::Null), "{v1}");
 
     // Another component under the same name: the hostile test plugin, which
     // declines requests marked X-Hostile (so its failure policy answers).

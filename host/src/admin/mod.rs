@@ -176,6 +176,8 @@ fn not_allowed(allow: &'static str) -> Reply {
 #[serde(rename_all = "kebab-case")]
 struct PluginView<'a> {
     name: &'a str,
+    /// The manifest's `version`, if the operator set one.
+    version: Option<&'a str>,
     sha256: Option<&'a str>,
     /// RFC 3339, UTC.
     loaded_at: Option<String>,
@@ -214,6 +216,7 @@ impl<'a> PluginView<'a> {
         let stats = status.plugin.as_ref().map(|p| p.stats()).unwrap_or_default();
         PluginView {
             name: &status.name,
+            version: status.plugin.as_ref().and_then(|p| p.manifest().version.as_ref()).map(|v| v.as_str()),
             sha256: status.sha256.as_deref(),
             loaded_at: status.loaded_at.map(rfc3339),
             position: status.position,

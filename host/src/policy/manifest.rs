@@ -18,6 +18,11 @@ use crate::sip::Method;
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Manifest {
+    /// The operator's name for this release of the plugin (e.g. "1.4.2"),
+    /// shown by the admin API beside the component's SHA-256, which is what
+    /// identifies it exactly.
+    #[serde(default)]
+    pub version: Option<ReasonPhrase>,
     /// Position in the chain: lower runs first; ties are broken by name.
     #[serde(default = "default_order")]
     pub order: i32,
@@ -54,6 +59,7 @@ fn default_capabilities() -> Vec<Capability> {
 impl Default for Manifest {
     fn default() -> Self {
         Manifest {
+            version: None,
             order: default_order(),
             methods: Vec::new(),
             responses: false,
@@ -407,6 +413,7 @@ mod tests {
     fn full_manifest() {
         let m = parse(
             r#"
+            version = "1.4.2"
             order = 5
             methods = ["REGISTER", "MESSAGE"]
             responses = true
@@ -426,6 +433,7 @@ mod tests {
         assert!(m.sees(&Method::MESSAGE));
         assert!(!m.sees(&Method::INVITE));
         assert!(m.grants(Capability::Audit));
+        assert_eq!(m.version.as_ref().map(ReasonPhrase::as_str), Some("1.4.2"));
         assert!(!m.grants(Capability::Credentials));
         assert_eq!(m.limits.memory_mib.bytes(), 8 << 20);
         assert_eq!(
