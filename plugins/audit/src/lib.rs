@@ -62,7 +62,7 @@
 
 use serde::Deserialize;
 use sipwarden_sdk::audit::{self, Field};
-use sipwarden_sdk::{Origin, Policy, Request, Response, Transport, Verdict, export_policy, log};
+use sipwarden_sdk::{Origin, Policy, Request, Response, Transport, Verdict, address, export_policy, log};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -282,7 +282,7 @@ fn transport_name(transport: Transport) -> &'static str {
 /// cannot carry URI parameters (RFC 3261 §20), so a `;` ends it.
 fn addr_uri(field: &str) -> &str {
     let field = field.trim();
-    let rest = skip_display_name(field);
+    let rest = address::after_display_name(field);
     match rest.find('<') {
         Some(open) => {
             let inner = &rest[open + 1..];
@@ -290,21 +290,6 @@ fn addr_uri(field: &str) -> &str {
         }
         None => rest[..rest.find(';').unwrap_or(rest.len())].trim(),
     }
-}
-
-/// The text after a quoted display name, which may itself contain `<` or `;`.
-fn skip_display_name(field: &str) -> &str {
-    let Some(quoted) = field.strip_prefix('"') else { return field };
-    let mut escaped = false;
-    for (i, c) in quoted.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' => escaped = true,
-            '"' => return &quoted[i + 1..],
-            _ => {}
-        }
-    }
-    ""
 }
 
 /// The text with the password of every `sip:`/`sips:` URI's userinfo cut

@@ -51,6 +51,7 @@ extern crate self as sipwarden_sdk;
 #[doc(hidden)]
 pub use wit_bindgen as __wit_bindgen;
 
+pub mod address;
 mod capability;
 mod verdict;
 

@@ -56,7 +56,7 @@
 use std::net::{IpAddr, Ipv6Addr};
 
 use serde::Deserialize;
-use sipwarden_sdk::{Header, Policy, Request, Transport, Verdict, export_policy};
+use sipwarden_sdk::{Header, Policy, Request, Transport, Verdict, address, export_policy};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -190,26 +190,11 @@ fn is_sips(uri: &str) -> bool {
 /// addr-spec (`sips:bob@example.com;tag=1`) header value.
 fn addr_uri(field: &str) -> &str {
     let field = field.trim();
-    let rest = skip_display_name(field);
+    let rest = address::after_display_name(field);
     match rest.find('<') {
         Some(open) => &rest[open + 1..],
         None => rest,
     }
-}
-
-/// The text after a quoted display name, which may itself contain `<`.
-fn skip_display_name(field: &str) -> &str {
-    let Some(quoted) = field.strip_prefix('"') else { return field };
-    let mut escaped = false;
-    for (i, c) in quoted.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' => escaped = true,
-            '"' => return &quoted[i + 1..],
-            _ => {}
-        }
-    }
-    ""
 }
 
 /// An IPv4-mapped IPv6 address (a dual-stack socket's view of an IPv4
