@@ -468,12 +468,16 @@ impl Substitution {
     }
 }
 
+// The same dnsmasq fixture as the integration tests.
+#[cfg(test)]
+#[path = "../../tests/common/dnsmasq.rs"]
+mod dnsmasq;
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    use std::net::{TcpStream, UdpSocket};
-    use std::process::{Child, Command, Stdio};
+    use std::net::UdpSocket;
     use std::time::Instant;
 
     #[test]
@@ -586,56 +590,7 @@ mod tests {
         }
     }
 
-    /// A dnsmasq on a free loopback port, serving these NAPTR records; it
-    /// is killed when dropped.
-    struct Dnsmasq {
-        child: Child,
-        address: SocketAddr,
-    }
-
-    impl Dnsmasq {
-        fn start(records: &[&str]) -> Dnsmasq {
-            let binary = ["/usr/sbin/dnsmasq", "/usr/bin/dnsmasq"]
-                .into_iter()
-                .find(|path| std::path::Path::new(path).exists())
-                .expect("the ENUM tests need dnsmasq: apt-get install -y dnsmasq");
-            let port = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            let mut command = Command::new(binary);
-            command.args([
-                "--no-daemon".to_string(),
-                format!("--port={port}"),
-                "--listen-address=127.0.0.1".into(),
-                "--bind-interfaces".into(),
-                "--no-resolv".into(),
-                "--no-hosts".into(),
-                "--conf-file=/dev/null".into(),
-                "--pid-file=".into(),
-                "--user=root".into(),
-                // Answer for the whole tree, NXDOMAIN where there is no record.
-                "--local=/e164.arpa/".into(),
-            ]);
-            command.args(records.iter().map(|record| format!("--naptr-record={record}")));
-            let child = command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-            let address = SocketAddr::from(([127, 0, 0, 1], port));
-            let mut dnsmasq = Dnsmasq { child, address };
-            let started = Instant::now();
-            while TcpStream::connect(address).is_err() {
-                if let Ok(Some(status)) = dnsmasq.child.try_wait() {
-                    panic!("dnsmasq exited at start: {status}");
-                }
-                assert!(started.elapsed() < Duration::from_secs(5), "dnsmasq did not start listening");
-                thread::sleep(Duration::from_millis(20));
-            }
-            dnsmasq
-        }
-    }
-
-    impl Drop for Dnsmasq {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+    use super::dnsmasq::Dnsmasq;
 
     fn directory(servers: Vec<SocketAddr>, timeout_ms: u64) -> EnumDirectory {
         let config = EnumConfig { suffix: "e164.arpa".into(), servers, timeout: Duration::from_millis(timeout_ms) };
