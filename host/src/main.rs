@@ -154,7 +154,14 @@ fn check(args: CheckArgs) -> Result<(), Exit> {
             needs.push(capability.to_string());
         }
     }
-    println!("{}: a {} component", args.file.display(), policy::WORLD);
+    // `compile` found the policy export; its version is the contract the
+    // plugin was built against, which may be older than the host's.
+    let contract = exports.iter().find_map(|e| e.strip_prefix("sipwarden:policy/policy@")).unwrap_or("?");
+    println!(
+        "{}: a sipwarden policy component, built against contract {contract} (this host speaks {})",
+        args.file.display(),
+        policy::WORLD
+    );
     println!("  sha256:  {}", hex_sha256(&bytes));
     println!("  exports: {}", exports.join(", "));
     println!("  imports: {}", imports.join(", "));

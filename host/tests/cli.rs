@@ -52,11 +52,37 @@ fn check_accepts_the_example_plugin() {
     let out = sipwarden(&["check", wasm.to_str().unwrap()], None);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
-    assert!(stdout.contains("a sipwarden:policy/plugin@0.1.0 component"), "{stdout}");
-    assert!(stdout.contains("exports: sipwarden:policy/policy@0.1.0"), "{stdout}");
-    assert!(stdout.contains("sipwarden:policy/types@0.1.0"), "{stdout}");
+    assert!(stdout.contains("a sipwarden policy component, built against contract 0.1.1"), "{stdout}");
+    assert!(stdout.contains("exports: sipwarden:policy/policy@0.1.1"), "{stdout}");
+    assert!(stdout.contains("sipwarden:policy/types@0.1.1"), "{stdout}");
     assert!(stdout.contains("capabilities it needs: none"), "{stdout}");
     assert!(stdout.contains("init accepted its configuration"), "{stdout}");
+}
+
+/// A plugin built against contract 0.1.0 (a binary kept from before 0.1.1
+/// added functions) loads and decides in this host: within the `0.1` line
+/// an upgrade of the host never breaks the plugins an operator has.
+#[test]
+fn a_plugin_built_against_contract_0_1_0_still_loads_and_decides() {
+    let dir = example_dir();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/block-scanners-contract-0.1.0.wasm");
+    std::fs::copy(fixture, dir.path().join("block-scanners.wasm")).unwrap();
+
+    let wasm = dir.path().join("block-scanners.wasm");
+    let out = sipwarden(&["check", wasm.to_str().unwrap()], None);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("built against contract 0.1.0 (this host speaks sipwarden:policy/plugin@0.1.1)"));
+    assert!(stdout.contains("sipwarden:policy/types@0.1.0"), "{stdout}");
+
+    let scanner = String::from_utf8(common::message("")).unwrap().replace("Phone/1.0", "friendly-scanner");
+    let out = sipwarden(&["eval", "--plugins", dir.path().to_str().unwrap(), "-"], Some(scanner.as_bytes()));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(report["decision"]["reply"]["status"], 403);
+    let out = sipwarden(&["eval", "--plugins", dir.path().to_str().unwrap(), "-"], Some(&common::message("")));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(report["decision"]["decision"], "forward");
 }
 
 #[test]
@@ -76,7 +102,7 @@ fn check_refuses_what_is_not_a_policy() {
     let cases: [(&str, &[u8], &str); 4] = [
         ("garbage.wasm", b"GET / HTTP/1.1\r\n\r\n", "not WebAssembly"),
         ("core.wasm", b"\0asm\x01\0\0\0", "a core WebAssembly module, not a component"),
-        ("empty-component.wasm", b"\0asm\x0d\0\x01\0", "does not export `sipwarden:policy/policy@0.1.0`"),
+        ("empty-component.wasm", b"\0asm\x0d\0\x01\0", "does not export `sipwarden:policy/policy@0.1.1`"),
         ("truncated.wasm", b"\0asm\x0d\0\x01\0\x07\x05", "invalid component"),
     ];
     for (name, bytes, expect) in cases {

@@ -119,7 +119,7 @@ fn ungranted_import_is_refused_at_load() {
     let err = hostile(&engine, "audit", "capabilities = [\"log\"]").err().expect("must be refused");
     let text = err.to_string();
     assert!(
-        text.contains("imports `sipwarden:policy/audit@0.1.0`, but its manifest does not grant the `audit` capability"),
+        text.contains("imports `sipwarden:policy/audit@0.1.1`, but its manifest does not grant the `audit` capability"),
         "{text}"
     );
     // Granted, the same component loads; the host has no audit trail

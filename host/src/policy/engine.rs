@@ -21,9 +21,9 @@ use super::view::PluginState;
 use crate::capability::Capabilities;
 
 /// The interface every policy must export.
-pub const POLICY_EXPORT: &str = "sipwarden:policy/policy@0.1.0";
+pub const POLICY_EXPORT: &str = "sipwarden:policy/policy@0.1.1";
 /// The world policies target.
-pub const WORLD: &str = "sipwarden:policy/plugin@0.1.0";
+pub const WORLD: &str = "sipwarden:policy/plugin@0.1.1";
 
 /// How often the engine's epoch advances: the resolution of call deadlines.
 const EPOCH_TICK: Duration = Duration::from_millis(1);
@@ -227,8 +227,10 @@ impl Engine {
         }
         let component =
             Component::new(&self.shared.wasmtime, bytes).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
-        let ty = component.component_type();
-        if ty.get_export(&self.shared.wasmtime, POLICY_EXPORT).is_none() {
+        // `Component::get_export_index` matches semver-compatibly (a
+        // component built against 0.1.0 exports `policy@0.1.0`), where the
+        // component type's look-up wants the exact name.
+        if component.get_export_index(None, POLICY_EXPORT).is_none() {
             return Err(LoadError::MissingExport);
         }
         Ok(component)

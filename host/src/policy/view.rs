@@ -5,7 +5,8 @@
 //! trusts its arguments: a stale handle becomes a trap of that call, and a
 //! capability failure becomes an error value the plugin must handle.
 
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
 
 use wasmtime::component::{Resource, ResourceTable};
 use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
@@ -20,6 +21,15 @@ use crate::transport::{Origin, Transport};
 pub struct RequestView {
     pub request: sip::Request,
     pub origin: Origin,
+    /// Whether the `To` has a tag, found once per chain run: no plugin can
+    /// edit `To`, and several plugins ask.
+    in_dialog: OnceLock<bool>,
+}
+
+impl RequestView {
+    pub fn new(request: sip::Request, origin: Origin) -> Self {
+        RequestView { request, origin, in_dialog: OnceLock::new() }
+    }
 }
 
 /// The response a plugin is observing, lent to its store for one call.
@@ -105,6 +115,16 @@ fn response<'a>(table: &'a ResourceTable, handle: &Resource<ResponseView>) -> wa
     Ok(table.get(handle)?)
 }
 
+fn to_wit_transport(transport: Transport) -> types::Transport {
+    match transport {
+        Transport::Udp => types::Transport::Udp,
+        Transport::Tcp => types::Transport::Tcp,
+        Transport::Tls => types::Transport::Tls,
+        Transport::Ws => types::Transport::Ws,
+        Transport::Wss => types::Transport::Wss,
+    }
+}
+
 fn to_wit_headers(headers: &sip::Headers) -> Vec<types::Header> {
     headers.iter().map(|h| types::Header { name: h.name.clone(), value: h.value.clone() }).collect()
 }
@@ -139,13 +159,7 @@ impl types::HostRequest for PluginState {
     fn origin(&mut self, req: Resource<RequestView>) -> wasmtime::Result<types::Origin> {
         let origin = &request(&self.table, &req)?.origin;
         Ok(types::Origin {
-            transport: match origin.transport {
-                Transport::Udp => types::Transport::Udp,
-                Transport::Tcp => types::Transport::Tcp,
-                Transport::Tls => types::Transport::Tls,
-                Transport::Ws => types::Transport::Ws,
-                Transport::Wss => types::Transport::Wss,
-            },
+            transport: to_wit_transport(origin.transport),
             address: origin.source.ip().to_string(),
             port: origin.source.port(),
             tls_peer: origin.tls_peer.as_ref().map(|peer| types::TlsPeer {
@@ -154,6 +168,37 @@ impl types::HostRequest for PluginState {
                 uris: peer.uris.clone(),
             }),
         })
+    }
+
+    fn source(&mut self, req: Resource<RequestView>) -> wasmtime::Result<types::Source> {
+        let origin = &request(&self.table, &req)?.origin;
+        let address = match origin.source.ip().to_canonical() {
+            IpAddr::V4(v4) => {
+                let [a, b, c, d] = v4.octets();
+                types::IpAddress::Ipv4((a, b, c, d))
+            }
+            IpAddr::V6(v6) => {
+                let [a, b, c, d, e, f, g, h] = v6.segments();
+                types::IpAddress::Ipv6((a, b, c, d, e, f, g, h))
+            }
+        };
+        Ok(types::Source { transport: to_wit_transport(origin.transport), address, port: origin.source.port() })
+    }
+
+    fn peer_named(&mut self, req: Resource<RequestView>, names: Vec<String>) -> wasmtime::Result<bool> {
+        let origin = &request(&self.table, &req)?.origin;
+        // The transport layer records a peer only after verifying its
+        // certificate chain; the transport check keeps a certificate from
+        // ever naming a hop that did not use it.
+        let Some(peer) = origin.tls_peer.as_ref().filter(|_| origin.transport.is_secure()) else {
+            return Ok(false);
+        };
+        Ok(peer.dns_names.iter().chain(&peer.uris).any(|held| names.iter().any(|n| n.eq_ignore_ascii_case(held))))
+    }
+
+    fn in_dialog(&mut self, req: Resource<RequestView>) -> wasmtime::Result<bool> {
+        let view = request(&self.table, &req)?;
+        Ok(*view.in_dialog.get_or_init(|| view.request.to_tag().is_some()))
     }
 
     fn drop(&mut self, req: Resource<RequestView>) -> wasmtime::Result<()> {
@@ -192,6 +237,18 @@ impl types::HostResponse for PluginState {
 }
 
 impl log::Host for PluginState {
+    fn enabled(&mut self, level: log::Level) -> wasmtime::Result<bool> {
+        // The same target and level `log` writes at, so the answer is the
+        // operator's filter.
+        Ok(match level {
+            log::Level::Trace => tracing::enabled!(target: "sipwarden::plugin", tracing::Level::TRACE),
+            log::Level::Debug => tracing::enabled!(target: "sipwarden::plugin", tracing::Level::DEBUG),
+            log::Level::Info => tracing::enabled!(target: "sipwarden::plugin", tracing::Level::INFO),
+            log::Level::Warn => tracing::enabled!(target: "sipwarden::plugin", tracing::Level::WARN),
+            log::Level::Error => tracing::enabled!(target: "sipwarden::plugin", tracing::Level::ERROR),
+        })
+    }
+
     fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
         let message = truncate(&message, MAX_LOG_LINE);
         let plugin = &*self.plugin;
