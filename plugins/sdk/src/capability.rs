@@ -3,8 +3,12 @@
 //! grant the capability in the manifest.
 
 /// Write to the host's log, tagged with the plugin's name.
+///
+/// Prefer the [`debug!`](crate::debug) family of macros for lines built with
+/// `format!`: they skip the formatting when the host would drop the line.
 pub mod log {
-    use crate::bindings::sipwarden::policy::log::{Level, log};
+    use crate::bindings::sipwarden::policy::log::log;
+    pub use crate::bindings::sipwarden::policy::log::{Level, enabled};
 
     /// Log at debug level.
     pub fn debug(message: &str) {
@@ -22,6 +26,42 @@ pub mod log {
     pub fn error(message: &str) {
         log(Level::Error, message)
     }
+}
+
+/// Log a line built like `format!`, at debug level, only if the host's log
+/// filter keeps debug lines from plugins.
+#[macro_export]
+macro_rules! debug {
+    ($($arg:tt)+) => { $crate::__log!($crate::log::Level::Debug, $($arg)+) };
+}
+
+/// As [`debug!`](crate::debug), at info level.
+#[macro_export]
+macro_rules! info {
+    ($($arg:tt)+) => { $crate::__log!($crate::log::Level::Info, $($arg)+) };
+}
+
+/// As [`debug!`](crate::debug), at warn level.
+#[macro_export]
+macro_rules! warn {
+    ($($arg:tt)+) => { $crate::__log!($crate::log::Level::Warn, $($arg)+) };
+}
+
+/// As [`debug!`](crate::debug), at error level.
+#[macro_export]
+macro_rules! error {
+    ($($arg:tt)+) => { $crate::__log!($crate::log::Level::Error, $($arg)+) };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __log {
+    ($level:expr, $($arg:tt)+) => {{
+        let level = $level;
+        if $crate::log::enabled(level) {
+            $crate::bindings::sipwarden::policy::log::log(level, &::std::format!($($arg)+));
+        }
+    }};
 }
 
 /// Append records to the host's audit trail.
