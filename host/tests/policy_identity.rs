@@ -523,15 +523,16 @@ fn bad_configurations_are_refused() {
     let refused = |config: &str| load(config, &time).err().expect("must be refused").to_string();
     let error = refused("realm = \"example.com\"\ntrusted-peers = [\"192.0.2.0/24\", \"192.0.2.0/33\"]");
     assert!(
-        error.contains(
-            "refused its configuration: trusted-peers: \"192.0.2.0/33\" has a prefix length that is not 0-32"
-        ),
+        error.contains("refused its configuration: trusted-peers: `192.0.2.0/33` has a bad prefix length `/33` (0-32)"),
         "{error}"
     );
     let error = refused("realm = \"example.com\"\ntrusted-peers = [\"2001:db8::1/64\"]");
-    assert!(error.contains("\"2001:db8::1/64\" has address bits set beyond the /64 prefix"), "{error}");
+    assert!(
+        error.contains("`2001:db8::1/64` has bits set beyond its /64 prefix (did you mean `2001:db8::/64`?)"),
+        "{error}"
+    );
     let error = refused("realm = \"example.com\"\ntrusted-peers = [\"core.example.net\"]");
-    assert!(error.contains("\"core.example.net\" is not an IP address or CIDR prefix"), "{error}");
+    assert!(error.contains("`core.example.net` is not an IP address or CIDR prefix"), "{error}");
     let error = refused("realm = \"\"");
     assert!(error.contains("realm \"\" must be non-empty"), "{error}");
     let error = refused("domains = [\"example.com\"]");

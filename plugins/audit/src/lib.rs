@@ -62,7 +62,7 @@
 
 use serde::Deserialize;
 use sipwarden_sdk::audit::{self, Field};
-use sipwarden_sdk::{Origin, Policy, Request, Response, Transport, Verdict, address, export_policy, log};
+use sipwarden_sdk::{Origin, Policy, Request, Response, Transport, Verdict, address, error, export_policy};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -113,10 +113,7 @@ impl Policy for Audit {
         let record = self.attempt_record(&method, req, resp);
         if let Err(reason) = audit::append(&record) {
             let call_id = req.header("Call-ID").unwrap_or_default();
-            log::error(&format!(
-                "{method} attempt (Call-ID {call_id}, status {}) not recorded: {reason}",
-                resp.status()
-            ));
+            error!("{method} attempt (Call-ID {call_id}, status {}) not recorded: {reason}", resp.status());
         }
     }
 }

@@ -102,7 +102,7 @@ mod trust;
 
 use serde::Deserialize;
 use sipwarden_sdk::credentials::{self, Verification};
-use sipwarden_sdk::{Edit, Header, Policy, Request, Verdict, export_policy, log};
+use sipwarden_sdk::{Edit, Header, Policy, Request, Verdict, export_policy, info};
 
 use address::{Address, digest_realm, escape_user, split_list};
 use coverage::Coverage;
@@ -251,7 +251,7 @@ impl Policy for ConfirmIdentity {
             Verification::Missing => self.challenge(proxy, false),
             Verification::Stale => self.challenge(proxy, true),
             Verification::Rejected(reason) => {
-                log::info(&format!("{method} from {}: credentials refused: {reason}", sender.address()));
+                info!("{method} from {}: credentials refused: {reason}", sender.address());
                 Verdict::reject(403, "Authentication Failed")
             }
         }
@@ -376,7 +376,7 @@ fn is_register(method: &str) -> bool {
 }
 
 fn identity_mismatch(method: &str, sender: &Sender, why: &str) -> Verdict {
-    log::info(&format!("{method} from {}: identity mismatch: {why}", sender.address()));
+    info!("{method} from {}: identity mismatch: {why}", sender.address());
     Verdict::reject(403, "Identity Mismatch")
 }
 

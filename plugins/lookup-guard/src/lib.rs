@@ -57,14 +57,15 @@
 //! ```
 //!
 //! Grant the `directory` capability (and `log`, for the debug lines that
-//! explain each decision). Security policy: fail closed; a `503` tells the
+//! explain each refusal; a retargeting shows in the host's own debug line
+//! of the plugin's edits). Security policy: fail closed; a `503` tells the
 //! client to retry once the directory is back.
 
 use std::fmt;
 
 use serde::Deserialize;
 use sipwarden_sdk::directory::{self, LookupError};
-use sipwarden_sdk::{Edit, Policy, Request, Verdict, export_policy, log};
+use sipwarden_sdk::{Edit, Policy, Request, Verdict, debug, export_policy, warn};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -129,7 +130,7 @@ impl Policy for LookupGuard {
         let Some(purpose) = self.purpose(req) else {
             return Verdict::pass();
         };
-        if is_in_dialog(req) {
+        if req.in_dialog() {
             return Verdict::pass();
         }
         match target {
@@ -164,19 +165,6 @@ fn is_presence(req: &Request) -> bool {
     })
 }
 
-/// A request inside a dialog: its `To` carries the tag the UAS chose.
-fn is_in_dialog(req: &Request) -> bool {
-    req.header("To").is_some_and(|to| {
-        // Parameters after the closing `>` belong to the header; without
-        // angle brackets the whole field is an addr-spec and its parameters.
-        let params = to.rsplit_once('>').map_or(to.as_str(), |(_, after)| after);
-        params.split(';').skip(1).any(|param| {
-            let name = param.split_once('=').map_or(param, |(name, _)| name);
-            name.trim().eq_ignore_ascii_case("tag")
-        })
-    })
-}
-
 /// The unique look-up: one User ID retargets the request; none or several
 /// refuse it.
 fn look_up(purpose: Purpose, uri: &str, number: &str) -> Verdict {
@@ -186,18 +174,17 @@ fn look_up(purpose: Purpose, uri: &str, number: &str) -> Verdict {
         Err(LookupError::Unavailable(why)) => return Verdict::fail(format!("directory unavailable: {why}")),
     };
     let users = user_ids(number, found);
-    match users.as_slice() {
-        [user] => {
-            let user = keep_sips(uri, user);
-            log::debug(&format!("{} to {number}: unique look-up, retargeted to {user}", purpose.describe()));
-            Verdict::pass_with(vec![Edit::request_uri(user)])
-        }
-        [] => {
-            log::debug(&format!("{} to {number}: no user has this number", purpose.describe()));
+    let count = users.len();
+    match users.into_iter().next() {
+        // The host logs the retargeting edit (at debug level, with the
+        // plugin's name): a line of ours would cost a host call per request.
+        Some(user) if count == 1 => Verdict::pass_with(vec![Edit::request_uri(keep_sips(uri, user))]),
+        None => {
+            debug!("{} to {number}: no user has this number", purpose.describe());
             Verdict::reject(404, "Number Not Found")
         }
-        several => {
-            log::debug(&format!("{} to {number}: {} users share this number", purpose.describe(), several.len()));
+        Some(_) => {
+            debug!("{} to {number}: {count} users share this number", purpose.describe());
             Verdict::reject(485, "Ambiguous")
         }
     }
@@ -208,25 +195,33 @@ fn address_incomplete(problem: &str) -> Verdict {
     Verdict::reject(484, format!("Address Incomplete: {problem}"))
 }
 
-/// The User IDs of a directory answer: `sip:` and `sips:` URIs, each once.
-fn user_ids(number: &str, found: Vec<String>) -> Vec<String> {
-    let mut users: Vec<String> = Vec::with_capacity(found.len());
-    for uri in found {
-        if scheme_rest(&uri, "sip").or_else(|| scheme_rest(&uri, "sips")).is_none() {
-            log::warn(&format!("directory entry {uri:?} of {number} is not a User ID (sip: or sips: URI); left out"));
-        } else if !users.contains(&uri) {
-            users.push(uri);
+/// The User IDs of a directory answer: `sip:` and `sips:` URIs, each once,
+/// in the directory's order.
+fn user_ids(number: &str, mut found: Vec<String>) -> Vec<String> {
+    found.retain(|uri| {
+        let user_id = scheme_rest(uri, "sip").or_else(|| scheme_rest(uri, "sips")).is_some();
+        if !user_id {
+            warn!("directory entry {uri:?} of {number} is not a User ID (sip: or sips: URI); left out");
+        }
+        user_id
+    });
+    let mut seen = 0;
+    while seen < found.len() {
+        if found[..seen].contains(&found[seen]) {
+            found.remove(seen);
+        } else {
+            seen += 1;
         }
     }
-    users
+    found
 }
 
 /// A request addressed with `sips:` asked for TLS on every hop (RFC 3261
 /// §19.1); the retargeted request keeps asking.
-fn keep_sips(original: &str, user: &str) -> String {
-    match (scheme_rest(original, "sips"), scheme_rest(user, "sip")) {
+fn keep_sips(original: &str, user: String) -> String {
+    match (scheme_rest(original, "sips"), scheme_rest(&user, "sip")) {
         (Some(_), Some(rest)) => format!("sips:{rest}"),
-        _ => user.to_string(),
+        _ => user,
     }
 }
 
@@ -366,7 +361,8 @@ fn telephone_subscriber(subscriber: &str) -> Result<String, NumberProblem> {
 
 /// The digits of a number, its visual separators dropped.
 fn digits(text: &str) -> Result<String, NumberProblem> {
-    let mut digits = String::with_capacity(text.len());
+    // One byte more than the digits can take: `e164` prefixes the `+`.
+    let mut digits = String::with_capacity(text.len() + 1);
     for c in text.chars() {
         if c.is_ascii_digit() {
             digits.push(c);
@@ -391,7 +387,10 @@ fn e164(digits: String) -> Result<String, NumberProblem> {
     } else if digits.starts_with('0') {
         Err(NumberProblem::LeadingZero)
     } else {
-        Ok(format!("+{digits}"))
+        // `digits` has room for the `+` (see `digits`): no new allocation.
+        let mut number = digits;
+        number.insert(0, '+');
+        Ok(number)
     }
 }
 
@@ -486,8 +485,8 @@ mod tests {
 
     #[test]
     fn sips_survives_retargeting() {
-        assert_eq!(keep_sips("sips:+15551234567@x", "sip:alice@example.com"), "sips:alice@example.com");
-        assert_eq!(keep_sips("tel:+15551234567", "sip:alice@example.com"), "sip:alice@example.com");
-        assert_eq!(keep_sips("sip:+15551234567@x", "sips:alice@example.com"), "sips:alice@example.com");
+        assert_eq!(keep_sips("sips:+15551234567@x", "sip:alice@example.com".into()), "sips:alice@example.com");
+        assert_eq!(keep_sips("tel:+15551234567", "sip:alice@example.com".into()), "sip:alice@example.com");
+        assert_eq!(keep_sips("sip:+15551234567@x", "sips:alice@example.com".into()), "sips:alice@example.com");
     }
 }

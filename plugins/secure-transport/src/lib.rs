@@ -56,7 +56,7 @@
 use std::net::{IpAddr, Ipv6Addr};
 
 use serde::Deserialize;
-use sipwarden_sdk::{Header, Policy, Request, Transport, Verdict, address, export_policy};
+use sipwarden_sdk::{Header, Policy, Prefix, Request, Transport, Verdict, address, export_policy};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -118,7 +118,7 @@ impl Policy for SecureTransport {
         let trusted_peers = config
             .trusted_peers
             .iter()
-            .map(|entry| Prefix::parse(entry).map_err(|why| format!("trusted-peers: `{entry}` {why}")))
+            .map(|entry| Prefix::parse(entry).map_err(|why| format!("trusted-peers: `{}` {why}", entry.trim())))
             .collect::<Result<_, _>>()?;
         let warning = match &config.tls_uri {
             Some(uri) => {
@@ -137,14 +137,14 @@ impl Policy for SecureTransport {
     }
 
     fn decide(&self, req: &Request) -> Verdict {
-        let origin = req.origin();
-        if is_secure(origin.transport) {
+        let source = req.source();
+        if is_secure(source.transport) {
             return Verdict::pass();
         }
         if asks_for_sips(req) {
             return self.refuse(SIPS_REASON);
         }
-        if self.enforces(&req.method()) && !self.is_trusted(&origin.address) {
+        if self.enforces(&req.method()) && !self.is_trusted(source.address.into()) {
             return self.refuse(&self.reason);
         }
         Verdict::pass()
@@ -157,13 +157,9 @@ impl SecureTransport {
         self.methods.iter().any(|m| m == method)
     }
 
-    /// Whether the hop that sent the request is a trusted peer. An address
-    /// that does not parse is not trusted.
-    fn is_trusted(&self, address: &str) -> bool {
-        match address.parse::<IpAddr>() {
-            Ok(ip) => self.trusted_peers.iter().any(|prefix| prefix.contains(ip) || prefix.contains(canonical(ip))),
-            Err(_) => false,
-        }
+    /// Whether the hop that sent the request is a trusted peer.
+    fn is_trusted(&self, address: IpAddr) -> bool {
+        self.trusted_peers.iter().any(|prefix| prefix.contains(address))
     }
 
     fn refuse(&self, reason: &str) -> Verdict {
@@ -194,68 +190,6 @@ fn addr_uri(field: &str) -> &str {
     match rest.find('<') {
         Some(open) => &rest[open + 1..],
         None => rest,
-    }
-}
-
-/// An IPv4-mapped IPv6 address (a dual-stack socket's view of an IPv4
-/// peer) as the IPv4 address it is.
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        IpAddr::V4(_) => ip,
-    }
-}
-
-/// A trusted-peers entry: an address and how many leading bits must match.
-struct Prefix {
-    network: IpAddr,
-    bits: u8,
-}
-
-impl Prefix {
-    /// `10.1.0.0/16`, `2001:db8::/32`, or a single address (`192.0.2.7`,
-    /// `::1`). The error says what is wrong, to follow the entry's text.
-    fn parse(entry: &str) -> Result<Prefix, String> {
-        let (address, bits) = match entry.split_once('/') {
-            Some((address, bits)) => (address, Some(bits)),
-            None => (entry, None),
-        };
-        let network = address
-            .parse::<IpAddr>()
-            .map_err(|_| format!("is not an IP address or CIDR prefix (`{address}` is not an IP address)"))?;
-        let max = if network.is_ipv4() { 32 } else { 128 };
-        let bits = match bits {
-            None => max,
-            Some(text) => match text.parse::<u8>() {
-                Ok(bits) if bits <= max && text.bytes().all(|b| b.is_ascii_digit()) => bits,
-                _ => return Err(format!("has a bad prefix length `/{text}` (0-{max})")),
-            },
-        };
-        if masked(network, bits) != network {
-            return Err(format!(
-                "has bits set beyond its /{bits} prefix (did you mean `{}/{bits}`?)",
-                masked(network, bits)
-            ));
-        }
-        Ok(Prefix { network, bits })
-    }
-
-    fn contains(&self, ip: IpAddr) -> bool {
-        self.network.is_ipv4() == ip.is_ipv4() && masked(ip, self.bits) == self.network
-    }
-}
-
-/// The address with every bit after the first `bits` cleared.
-fn masked(ip: IpAddr, bits: u8) -> IpAddr {
-    match ip {
-        IpAddr::V4(v4) => {
-            let mask = u32::MAX.checked_shl(32 - u32::from(bits.min(32))).unwrap_or(0);
-            IpAddr::V4((u32::from(v4) & mask).into())
-        }
-        IpAddr::V6(v6) => {
-            let mask = u128::MAX.checked_shl(128 - u32::from(bits.min(128))).unwrap_or(0);
-            IpAddr::V6((u128::from(v6) & mask).into())
-        }
     }
 }
 
