@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -47,7 +49,8 @@ type Table = HashMap<String, Vec<String>>;
 /// configuration error rather than a silently ambiguous look-up.
 pub struct FileDirectory {
     path: PathBuf,
-    table: RwLock<Arc<Table>>,
+    /// Swapped whole on reload: a look-up reads one table, never a mix.
+    table: ArcSwap<Table>,
 }
 
 #[derive(Deserialize)]
@@ -63,7 +66,7 @@ impl FileDirectory {
         let path = path.into();
         let table = read_table(&path)?;
         tracing::info!(path = %path.display(), numbers = table.len(), "number directory loaded");
-        Ok(FileDirectory { path, table: RwLock::new(Arc::new(table)) })
+        Ok(FileDirectory { path, table: ArcSwap::from_pointee(table) })
     }
 
     /// Re-reads the file and swaps the new table in at once. On error the
@@ -71,25 +74,21 @@ impl FileDirectory {
     pub fn reload(&self) -> Result<(), CapabilityError> {
         let table = read_table(&self.path)?;
         tracing::info!(path = %self.path.display(), numbers = table.len(), "number directory reloaded");
-        *self.table.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(table);
+        self.table.store(Arc::new(table));
         Ok(())
-    }
-
-    fn snapshot(&self) -> Arc<Table> {
-        Arc::clone(&self.table.read().unwrap_or_else(PoisonError::into_inner))
     }
 }
 
 impl Directory for FileDirectory {
     fn lookup(&self, e164: &str) -> Result<Vec<String>, DirectoryError> {
         let number = normalize_e164(e164)?;
-        Ok(self.snapshot().get(&number).cloned().unwrap_or_default())
+        Ok(self.table.load().get(&number).cloned().unwrap_or_default())
     }
 }
 
 impl fmt::Debug for FileDirectory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FileDirectory").field("path", &self.path).field("numbers", &self.snapshot().len()).finish()
+        f.debug_struct("FileDirectory").field("path", &self.path).field("numbers", &self.table.load().len()).finish()
     }
 }
 

@@ -102,7 +102,7 @@ impl Chain {
 
     /// Run the chain on a request.
     pub fn decide(&self, request: sip::Request, origin: Origin) -> Outcome {
-        let mut view = RequestView { request, origin };
+        let mut view = RequestView::new(request, origin);
         let mut steps = Vec::new();
         let mut observers = Vec::new();
         for plugin in &self.plugins {
@@ -113,6 +113,11 @@ impl Chain {
             view = back;
             match result {
                 Ok(Verdict::Continue { edits }) => {
+                    // Every edit is logged here, once for all plugins, so a
+                    // plugin need not spend a log call on what it changed.
+                    if !edits.is_empty() {
+                        tracing::debug!(plugin = plugin.name(), ?edits, "continue with edits");
+                    }
                     verdict::apply(&mut view.request, &edits);
                     if plugin.manifest().responses {
                         observers.push(plugin.clone());
@@ -120,6 +125,7 @@ impl Chain {
                     steps.push(Step { plugin: plugin.name_arc().clone(), result: StepResult::Continue { edits } });
                 }
                 Ok(Verdict::Respond(reply)) => {
+                    tracing::debug!(plugin = plugin.name(), status = reply.status, reason = %reply.reason, "respond");
                     steps.push(Step {
                         plugin: plugin.name_arc().clone(),
                         result: StepResult::Respond { reply: reply.clone() },
@@ -156,7 +162,7 @@ impl Chain {
     /// Show a response to the plugins that asked for it. Observation cannot
     /// change the response, so a failure here is logged and counted only.
     pub fn observe(observers: &[Arc<Plugin>], request: sip::Request, origin: Origin, response: sip::Response) {
-        let mut req = RequestView { request, origin };
+        let mut req = RequestView::new(request, origin);
         let mut resp = ResponseView { response };
         for plugin in observers {
             let (r, s, _result) = plugin.observe(req, resp);

@@ -8,7 +8,7 @@ use super::error::ParseError;
 use super::headers::Headers;
 use super::method::Method;
 use super::parse::{parse_cseq, parse_max_forwards};
-use super::syntax::{address_params, check_uri, find_param, first_via};
+use super::syntax::{address_params, check_uri, checked_address_params, find_param, first_via};
 
 /// A SIP message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,11 +97,11 @@ macro_rules! dialog_accessors {
         }
 
         pub fn from_tag(&self) -> Option<&str> {
-            find_param(address_params(self.headers.get("From")?).ok()?, "tag")
+            find_param(checked_address_params(self.headers.get("From")?)?, "tag")
         }
 
         pub fn to_tag(&self) -> Option<&str> {
-            find_param(address_params(self.headers.get("To")?).ok()?, "tag")
+            find_param(checked_address_params(self.headers.get("To")?)?, "tag")
         }
     };
 }
