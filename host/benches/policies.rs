@@ -85,7 +85,13 @@ fn bench(c: &mut Criterion) {
     let trust_core = |t: String| t.replace("trusted-names = []", "trusted-names = [\"core.example.net\"]");
 
     let identity = plugin(&engine, "identity", trust_core);
-    let cases: Vec<(&str, Chain, sip::Request)> = vec![
+    let bundled = [
+        plugin(&engine, "audit", |t| t),
+        plugin(&engine, "secure-transport", |t| t),
+        identity.clone(),
+        plugin(&engine, "lookup-guard", |t| t),
+    ];
+    let mut cases: Vec<(String, Chain, sip::Request)> = vec![
         (
             "secure-transport (MESSAGE over TLS)",
             Chain::new(vec![plugin(&engine, "secure-transport", |t| t)]),
@@ -99,19 +105,24 @@ fn bench(c: &mut Criterion) {
             message_to_number(),
         ),
         ("audit (MESSAGE: not its method)", Chain::new(vec![plugin(&engine, "audit", |t| t)]), request(MESSAGE)),
-        (
-            "bundled chain (to a number)",
-            Chain::new(vec![
-                plugin(&engine, "audit", |t| t),
-                plugin(&engine, "secure-transport", |t| t),
-                identity.clone(),
-                plugin(&engine, "lookup-guard", |t| t),
-            ]),
+        ("bundled chain (to a number)", Chain::new(bundled.to_vec()), message_to_number()),
+    ]
+    .into_iter()
+    .map(|(name, chain, req)| (name.to_string(), chain, req))
+    .collect();
+    // What each plugin adds to a request in the bundled chain: the chain
+    // above less the chain without it.
+    for left_out in 0..bundled.len() {
+        let mut chain = bundled.to_vec();
+        let plugin = chain.remove(left_out);
+        cases.push((
+            format!("bundled chain without {} (to a number)", plugin.name()),
+            Chain::new(chain),
             message_to_number(),
-        ),
-    ];
+        ));
+    }
     for (name, chain, req) in cases {
-        common::bench_decide(c, name, &chain, &req, &core);
+        common::bench_decide(c, &name, &chain, &req, &core);
     }
 }
 
