@@ -103,6 +103,11 @@ pub(crate) struct Shared {
     pub(crate) wasmtime: wasmtime::Engine,
     pub(crate) linker: Linker<PluginState>,
     pub(crate) capabilities: Arc<Capabilities>,
+    /// Times plugin calls for their latency histograms. A TSC read where
+    /// the CPU has an invariant one (the OS clock otherwise): two reads per
+    /// call cost about 35 ns on the project's VM against 60 ns for
+    /// `Instant`, on a call of about 0.6 µs.
+    pub(crate) clock: quanta::Clock,
     ticker: EpochTicker,
 }
 
@@ -175,7 +180,15 @@ impl Engine {
             .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
 
         let ticker = EpochTicker::start(wasmtime.clone())?;
-        Ok(Engine { shared: Arc::new(Shared { wasmtime, linker, capabilities: Arc::new(capabilities), ticker }) })
+        Ok(Engine {
+            shared: Arc::new(Shared {
+                wasmtime,
+                linker,
+                capabilities: Arc::new(capabilities),
+                clock: quanta::Clock::new(),
+                ticker,
+            }),
+        })
     }
 
     /// The capabilities the engine's plugins are given: a reload swaps the

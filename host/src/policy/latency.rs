@@ -7,7 +7,6 @@
 //! largest deadline a manifest may set.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 /// Upper bounds of the buckets, in seconds; a last, unbounded bucket
 /// (`+Inf`) holds everything slower.
@@ -81,17 +80,17 @@ impl Latency {
         self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
     }
 
+    /// Total time of the calls recorded, in nanoseconds.
+    pub(crate) fn sum_nanos(&self) -> u64 {
+        self.sum_nanos.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn snapshot(&self) -> LatencySnapshot {
         LatencySnapshot {
             counts: self.counts.iter().map(|c| c.load(Ordering::Relaxed)).collect(),
             sum_nanos: self.sum_nanos.load(Ordering::Relaxed),
         }
     }
-}
-
-/// Nanoseconds of a duration, saturating.
-pub(crate) fn nanos(elapsed: Duration) -> u64 {
-    u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

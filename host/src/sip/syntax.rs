@@ -22,8 +22,8 @@ fn is_ws(c: char) -> bool {
     c == ' ' || c == '\t'
 }
 
-fn is_unreserved(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "-_.!~*'()".contains(c)
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b)
 }
 
 /// Characters allowed, besides unreserved ones and escapes, in each URI part.
@@ -35,15 +35,24 @@ const HEADER: &str = "[]/?:+$";
 
 /// Checks that `part` holds only unreserved characters, characters from
 /// `extra` and well-formed `%HH` escapes.
+///
+/// Byte by byte: every allowed character is ASCII, and this runs on every
+/// URI of every message (and on every Request-URI a plugin sets).
 fn check_chars(part: &str, extra: &str, what: &str) -> Result<(), String> {
-    let mut chars = part.chars();
-    while let Some(c) = chars.next() {
-        if c == '%' {
-            let escape: String = chars.by_ref().take(2).collect();
-            if escape.len() != 2 || !escape.chars().all(|h| h.is_ascii_hexdigit()) {
+    let bytes = part.as_bytes();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            if !bytes.get(i + 1..i + 3).is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)) {
                 return Err(format!("bad % escape in the {what}"));
             }
-        } else if !is_unreserved(c) && !extra.contains(c) {
+            i += 3;
+        } else if is_unreserved(b) || extra.as_bytes().contains(&b) {
+            i += 1;
+        } else {
+            // Everything before `i` was ASCII, so `i` starts a character:
+            // name it whole, even when it is not ASCII.
+            let c = part[i..].chars().next().unwrap_or_default();
             return Err(format!("character {} is not allowed in the {what}", excerpt(&c.to_string())));
         }
     }
@@ -460,6 +469,13 @@ mod tests {
             assert!(check_uri(bad, false).is_err(), "{bad}");
         }
         assert_eq!(check_uri("sip:user@example.com?Route=%3Csip:example.com%3E", true), Ok(()));
+        // The refusal names the character, whole, and the part it is in.
+        assert_eq!(
+            check_uri("sip:j%C3%A9r\u{f4}me@example.com", false),
+            Err("character \"\u{f4}\" is not allowed in the URI".to_string())
+        );
+        assert_eq!(check_uri("sip:alice%4@example.com", false), Err("bad % escape in the URI".to_string()));
+        assert_eq!(check_uri("sip:alice@example.com;x=%4", false), Err("bad % escape in the URI".to_string()));
     }
 
     /// From and To values the parser accepts (most from RFC 4475).
