@@ -207,3 +207,47 @@ fn without_a_directory_the_failure_policy_answers() {
         assert_untouched(&chain, presence("sip:bob@example.com"));
     }
 }
+
+/// What the host's log shows of lookup-guard's decisions, under `filter`.
+fn logged(filter: &str, chain: &Chain, req: sip::Request) -> String {
+    #[derive(Clone, Default)]
+    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || drop(chain.decide(req, common::origin())));
+    String::from_utf8(captured.0.lock().unwrap().clone()).unwrap()
+}
+
+/// A plugin's own debug lines reach the log only when the operator's
+/// filter keeps them (the plugin asks `log.enabled` before formatting), and
+/// the host logs every plugin's edits and answers at debug level.
+#[test]
+fn decisions_are_logged_at_the_levels_the_filter_keeps() {
+    let chain = chain();
+    let refusal = logged("sipwarden::plugin=debug", &chain, presence("tel:+1-555-999-9999"));
+    assert!(refusal.contains("contact to +15559999999: no user has this number"), "{refusal}");
+    // Tagged with the plugin's name (here the file's: `lookup_guard.wasm`).
+    assert!(refusal.contains("plugin=\"lookup_guard\""), "{refusal}");
+    let quiet = logged("sipwarden::plugin=info", &chain, presence("tel:+1-555-999-9999"));
+    assert!(!quiet.contains("no user has this number"), "{quiet}");
+
+    let retarget = logged("sipwarden::policy=debug", &chain, presence("tel:+1-555-123-4567"));
+    assert!(retarget.contains("continue with edits"), "{retarget}");
+    assert!(retarget.contains("sip:alice@example.com"), "{retarget}");
+    let answer = logged("sipwarden::policy=debug", &chain, presence("tel:+1-555-000-1111"));
+    assert!(answer.contains("respond") && answer.contains("status=485"), "{answer}");
+}
