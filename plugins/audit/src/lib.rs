@@ -62,7 +62,9 @@
 
 use serde::Deserialize;
 use sipwarden_sdk::audit::{self, Field};
-use sipwarden_sdk::{Origin, Policy, Request, Response, Transport, Verdict, address, error, export_policy};
+use sipwarden_sdk::{
+    Origin, Policy, Request, Response, Transport, Verdict, address, credentials, error, export_policy,
+};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -190,48 +192,7 @@ fn digest_username(req: &Request) -> Option<String> {
     ["Authorization", "Proxy-Authorization"]
         .iter()
         .flat_map(|name| req.header_values(name))
-        .find_map(|credentials| username_param(&credentials))
-}
-
-/// The `username` parameter of digest credentials, read with the
-/// auth-param grammar (RFC 3261 §25.1, RFC 7616 §3.4): a `username=` inside
-/// another parameter's quoted value is not mistaken for it. No other
-/// parameter is kept.
-fn username_param(credentials: &str) -> Option<String> {
-    let credentials = credentials.trim_start();
-    let (scheme, mut rest) = credentials.split_at(credentials.find(char::is_whitespace)?);
-    if !scheme.eq_ignore_ascii_case("Digest") {
-        return None;
-    }
-    loop {
-        rest = rest.trim_start_matches(|c: char| c == ',' || c.is_whitespace());
-        let eq = rest.find('=')?;
-        let name = rest[..eq].trim();
-        let (value, after) = param_value(rest[eq + 1..].trim_start())?;
-        if name.eq_ignore_ascii_case("username") {
-            return (!value.is_empty()).then_some(value);
-        }
-        rest = after;
-    }
-}
-
-/// One auth-param value (a quoted-string with `\` escapes, or a token), and
-/// the text after it.
-fn param_value(text: &str) -> Option<(String, &str)> {
-    let Some(quoted) = text.strip_prefix('"') else {
-        let end = text.find(',').unwrap_or(text.len());
-        return Some((text[..end].trim().to_string(), &text[end..]));
-    };
-    let mut value = String::new();
-    let mut chars = quoted.char_indices();
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '"' => return Some((value, &quoted[i + 1..])),
-            '\\' => value.push(chars.next()?.1),
-            c => value.push(c),
-        }
-    }
-    None // unterminated quoted-string: malformed credentials
+        .find_map(|credentials| credentials::digest_param(&credentials, "username").filter(|name| !name.is_empty()))
 }
 
 /// The Contact values joined with `", "`; `*` stays `*` (remove all

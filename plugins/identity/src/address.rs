@@ -11,6 +11,8 @@
 
 use std::borrow::Cow;
 
+use sipwarden_sdk::address;
+
 /// The part of a URI that names a user, for comparing identities.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Address<'a> {
@@ -89,7 +91,7 @@ fn sip_address(rest: &str) -> Option<Address<'_>> {
     if user.is_empty() {
         return None;
     }
-    Some(Address::Sip { user: unescape(user)?, host: host_of(hostport)? })
+    Some(Address::Sip { user: address::unescape(user)?, host: host_of(hostport)? })
 }
 
 /// The host of `host[:port]`, lowercase; IPv6 references keep their brackets.
@@ -111,31 +113,6 @@ fn tel_address(rest: &str) -> Option<Address<'_>> {
     let number: Cow<str> =
         if number.contains(separator) { number.chars().filter(|&c| !separator(c)).collect() } else { number.into() };
     if number.is_empty() { None } else { Some(Address::Tel(number)) }
-}
-
-/// Decodes `%XX` escapes; a broken escape or a result that is not UTF-8 is
-/// `None`.
-fn unescape(text: &str) -> Option<Cow<'_, str>> {
-    if !text.contains('%') {
-        return Some(text.into());
-    }
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while let Some(&byte) = bytes.get(index) {
-        if byte == b'%' {
-            let hex = bytes.get(index + 1..index + 3)?;
-            if !hex.iter().all(u8::is_ascii_hexdigit) {
-                return None;
-            }
-            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
-            index += 3;
-        } else {
-            out.push(byte);
-            index += 1;
-        }
-    }
-    String::from_utf8(out).ok().map(Cow::Owned)
 }
 
 /// A username as the user part of a SIP URI: characters outside
@@ -197,50 +174,6 @@ fn list_separator(text: &str) -> Option<usize> {
     None
 }
 
-/// The `realm` parameter of `Digest` credentials, unquoted; `None` when the
-/// value is not well-formed Digest credentials.
-pub(crate) fn digest_realm(credentials: &str) -> Option<String> {
-    let (scheme, mut rest) = credentials.trim_start().split_once([' ', '\t'])?;
-    if !scheme.eq_ignore_ascii_case("Digest") {
-        return None;
-    }
-    loop {
-        rest = rest.trim_start_matches([',', ' ', '\t']);
-        if rest.is_empty() {
-            return None;
-        }
-        let (name, after) = rest.split_once('=')?;
-        let name = name.trim();
-        let after = after.trim_start_matches([' ', '\t']);
-        let value;
-        (value, rest) = match after.strip_prefix('"') {
-            Some(quoted) => unquote(quoted)?,
-            None => {
-                let end = after.find([',', ' ', '\t']).unwrap_or(after.len());
-                (after[..end].to_string(), &after[end..])
-            }
-        };
-        if name.eq_ignore_ascii_case("realm") {
-            return Some(value);
-        }
-    }
-}
-
-/// The content of a quoted string whose opening quote is already consumed,
-/// and what follows its closing quote.
-fn unquote(text: &str) -> Option<(String, &str)> {
-    let mut value = String::new();
-    let mut chars = text.char_indices();
-    while let Some((index, c)) = chars.next() {
-        match c {
-            '"' => return Some((value, &text[index + 1..])),
-            '\\' => value.push(chars.next()?.1),
-            c => value.push(c),
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,13 +210,9 @@ mod tests {
     }
 
     #[test]
-    fn splits_lists_and_reads_realms() {
+    fn splits_lists_and_escapes_users() {
         assert_eq!(split_list("\"a, b\" <sip:a@x>, <tel:+1>").collect::<Vec<_>>(), ["\"a, b\" <sip:a@x>", "<tel:+1>"]);
         assert_eq!(split_list(" , \"a\\\", b\" <sip:a@x>,,").collect::<Vec<_>>(), ["\"a\\\", b\" <sip:a@x>"]);
-        assert_eq!(digest_realm("Digest username=\"a\", realm=\"x, \\\"y\\\"\", nonce=n"), Some("x, \"y\"".into()));
-        assert_eq!(digest_realm("Digest username=a,realm=example.com"), Some("example.com".into()));
-        assert_eq!(digest_realm("Basic YWxhZGRpbg=="), None);
-        assert_eq!(digest_realm("Digest realm=\"open"), None);
         assert_eq!(escape_user("a b@c+1;x?"), "a%20b%40c+1%3Bx%3F");
     }
 }

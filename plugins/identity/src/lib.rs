@@ -104,7 +104,7 @@ use serde::Deserialize;
 use sipwarden_sdk::credentials::{self, Verification};
 use sipwarden_sdk::{Edit, Header, Policy, Request, Verdict, export_policy, info};
 
-use address::{Address, digest_realm, escape_user, split_list};
+use address::{Address, escape_user, split_list};
 use coverage::Coverage;
 use trust::{Sender, TrustedPeers};
 
@@ -296,7 +296,7 @@ impl ConfirmIdentity {
         let mut edits = vec![Edit::remove(PROXY_CREDENTIALS)];
         let (mut kept, mut bytes) = (0, 0);
         for value in values {
-            let foreign = digest_realm(&value).is_some_and(|realm| realm != self.realm);
+            let foreign = credentials::digest_param(&value, "realm").is_some_and(|realm| realm != self.realm);
             if !foreign || kept == MAX_FORWARDED_CREDENTIALS || bytes + value.len() > MAX_FORWARDED_BYTES {
                 continue;
             }

@@ -65,7 +65,7 @@ use std::fmt;
 
 use serde::Deserialize;
 use sipwarden_sdk::directory::{self, LookupError};
-use sipwarden_sdk::{Edit, Policy, Request, Verdict, debug, export_policy, warn};
+use sipwarden_sdk::{Edit, Policy, Request, Verdict, address, debug, export_policy, warn};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -305,7 +305,7 @@ fn sip_target(rest: &str) -> Target {
     };
     let user = userinfo.split_once(':').map_or(userinfo, |(user, _password)| user);
     let phone = says_user_phone(host_part);
-    match percent_decoded(user) {
+    match address::unescape(user) {
         Some(user) if phone || is_global_number(&user) => telephone_subscriber(&user).into(),
         Some(_) => Target::NotANumber,
         None if phone => Target::Malformed(NumberProblem::MalformedEscape),
@@ -392,33 +392,6 @@ fn e164(digits: String) -> Result<String, NumberProblem> {
         number.insert(0, '+');
         Ok(number)
     }
-}
-
-/// The user part with its `%HH` escapes decoded (RFC 3261 §25.1), or `None`
-/// when an escape is malformed or decodes to something other than UTF-8.
-fn percent_decoded(user: &str) -> Option<String> {
-    if !user.contains('%') {
-        return Some(user.to_string());
-    }
-    let bytes = user.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if b == b'%' {
-            let (&high, &low) = (bytes.get(i + 1)?, bytes.get(i + 2)?);
-            decoded.push(hex_value(high)? << 4 | hex_value(low)?);
-            i += 3;
-        } else {
-            decoded.push(b);
-            i += 1;
-        }
-    }
-    String::from_utf8(decoded).ok()
-}
-
-/// The value of one hexadecimal digit.
-fn hex_value(digit: u8) -> Option<u8> {
-    char::from(digit).to_digit(16).and_then(|value| u8::try_from(value).ok())
 }
 
 /// RFC 3261 §25.1 `token`: what a method name is made of.

@@ -102,4 +102,73 @@ pub mod directory {
 /// Verify digest credentials and issue challenges; no secret crosses into the plugin.
 pub mod credentials {
     pub use crate::bindings::sipwarden::policy::credentials::{Identity, Verification, challenge, verify};
+
+    /// One parameter of `Digest` credentials (an `Authorization` or
+    /// `Proxy-Authorization` value), unquoted: `digest_param(value, "realm")`.
+    ///
+    /// Read with the auth-param grammar (RFC 3261 §25.1, RFC 7616 §3.4):
+    /// names compare without regard to case, and a `name=` inside another
+    /// parameter's quoted value is not mistaken for it. `None` when the
+    /// credentials are not `Digest`, lack the parameter, or are malformed
+    /// before it (an unterminated quoted string, a parameter without `=`).
+    pub fn digest_param(credentials: &str, name: &str) -> Option<String> {
+        let (scheme, mut rest) = credentials.trim_start().split_once([' ', '\t'])?;
+        if !scheme.eq_ignore_ascii_case("Digest") {
+            return None;
+        }
+        loop {
+            rest = rest.trim_start_matches([',', ' ', '\t']);
+            if rest.is_empty() {
+                return None;
+            }
+            let (param, after) = rest.split_once('=')?;
+            let after = after.trim_start_matches([' ', '\t']);
+            let value;
+            (value, rest) = match after.strip_prefix('"') {
+                Some(quoted) => unquote(quoted)?,
+                None => {
+                    let end = after.find([',', ' ', '\t']).unwrap_or(after.len());
+                    (after[..end].to_string(), &after[end..])
+                }
+            };
+            if param.trim().eq_ignore_ascii_case(name) {
+                return Some(value);
+            }
+        }
+    }
+
+    /// The content of a quoted string whose opening quote is already
+    /// consumed, `\` escapes resolved, and what follows its closing quote.
+    fn unquote(text: &str) -> Option<(String, &str)> {
+        let mut value = String::new();
+        let mut chars = text.char_indices();
+        while let Some((index, c)) = chars.next() {
+            match c {
+                '"' => return Some((value, &text[index + 1..])),
+                '\\' => value.push(chars.next()?.1),
+                c => value.push(c),
+            }
+        }
+        None
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::digest_param;
+
+        #[test]
+        fn parameters_are_read_with_the_auth_param_grammar() {
+            let realm = |value: &str| digest_param(value, "realm");
+            assert_eq!(realm("Digest username=\"a\", realm=\"x, \\\"y\\\"\", nonce=n"), Some("x, \"y\"".into()));
+            assert_eq!(realm("Digest username=a,realm=example.com"), Some("example.com".into()));
+            assert_eq!(realm("digest REALM=example.com"), Some("example.com".into()));
+            assert_eq!(realm("Basic YWxhZGRpbg=="), None);
+            assert_eq!(realm("Digest realm=\"open"), None);
+            assert_eq!(realm("Digest username=a"), None);
+            // A `username=` inside another parameter's quoted value is not it.
+            let tricky = "Digest realm=\"username=mallory\", username=\"alice\", nonce=n";
+            assert_eq!(digest_param(tricky, "username"), Some("alice".into()));
+            assert_eq!(digest_param("Digest username=\"\", realm=x", "username"), Some(String::new()));
+        }
+    }
 }
