@@ -10,7 +10,8 @@ use sipwarden_sdk::{Prefix, Request, Source};
 /// The configured trust domain.
 pub(crate) struct TrustedPeers {
     networks: Vec<Prefix>,
-    /// Lowercase; compared with the certificate's DNS names and URIs.
+    /// Compared by the host (`peer-named`) with the certificate's DNS names
+    /// and URIs, without regard to case.
     names: Vec<String>,
 }
 
@@ -29,7 +30,7 @@ impl TrustedPeers {
                 if name.is_empty() || name.contains(|c: char| c.is_whitespace() || c.is_control()) {
                     Err(format!("trusted-names: `{name}` is not a DNS name or URI"))
                 } else {
-                    Ok(name.to_ascii_lowercase())
+                    Ok(name.to_string())
                 }
             })
             .collect::<Result<_, _>>()?;
