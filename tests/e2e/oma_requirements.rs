@@ -100,6 +100,17 @@ fn assert_two_challenges(response: &Message, header: &str) {
     assert!(!nonce.is_empty() && challenges[1].get("nonce") == Some(nonce), "nonces: {values:?}");
 }
 
+/// `text` sent by `sender`, forwarded to `uas` (which answers 200) and
+/// answered 200 to `sender`: the request as `uas` received it.
+fn forward_and_answer(sender: &Ua, text: &str, uas: &Ua, what: &str) -> Message {
+    std::thread::scope(|scope| {
+        let at_uas = scope.spawn(|| receive_and_answer(uas, 200, "OK"));
+        let response = sender.exchange_text(text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(response.start, "SIP/2.0 200 OK", "{what}");
+        at_uas.join().expect("the UAS")
+    })
+}
+
 /// As a UAS on `ua`: the next request forwarded to it, answered `status`.
 fn receive_and_answer(ua: &Ua, status: u16, reason: &str) -> Message {
     let (request, from) = ua
@@ -233,12 +244,7 @@ fn sec3_a_b_messages_and_profile_subscriptions_are_challenged() {
         .header("Expires: 600")
         .header(&format!("Contact: {}", alice.contact("alice")));
     let text = dialog.render(alice.local);
-    let forwarded = std::thread::scope(|scope| {
-        let at_bob = scope.spawn(|| receive_and_answer(&bob, 200, "OK"));
-        let response = alice.exchange_text(&text).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(response.start, "SIP/2.0 200 OK", "SUBSCRIBE dialog");
-        at_bob.join().expect("bob's UAS")
-    });
+    let forwarded = forward_and_answer(&alice, &text, &bob, "SUBSCRIBE dialog");
     assert!(forwarded.start.starts_with("SUBSCRIBE sip:bob@127.0.0.1:"), "bob got `{}`", forwarded.start);
     assert_eq!(forwarded.header("Event"), Some("dialog"));
 }
@@ -303,12 +309,7 @@ fn sec3_trusted_core_asserts_identity() {
     };
 
     let text = asserted("alice").render(core.local);
-    let forwarded = std::thread::scope(|scope| {
-        let at_bob = scope.spawn(|| receive_and_answer(&bob, 200, "OK"));
-        let response = core.exchange_text(&text).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(response.start, "SIP/2.0 200 OK", "asserted MESSAGE from the trusted core");
-        at_bob.join().expect("bob's UAS")
-    });
+    let forwarded = forward_and_answer(&core, &text, &bob, "asserted MESSAGE from the trusted core");
     assert_eq!(forwarded.header("P-Asserted-Identity"), Some("<sip:alice@127.0.0.1>"));
     assert_eq!(forwarded.header("Proxy-Authorization"), None);
 
@@ -325,12 +326,7 @@ fn sec3_trusted_core_asserts_identity() {
         .header("P-Preferred-Identity: <sip:alice@127.0.0.1>")
         .header(&format!("Contact: {}", alice.contact("alice")));
     let text = dialog.render(alice.local);
-    let forwarded = std::thread::scope(|scope| {
-        let at_bob = scope.spawn(|| receive_and_answer(&bob, 200, "OK"));
-        let response = alice.exchange_text(&text).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(response.start, "SIP/2.0 200 OK", "SUBSCRIBE dialog from 127.0.0.1");
-        at_bob.join().expect("bob's UAS")
-    });
+    let forwarded = forward_and_answer(&alice, &text, &bob, "SUBSCRIBE dialog from 127.0.0.1");
     assert_eq!(forwarded.header("P-Asserted-Identity"), None, "an untrusted assertion reached bob");
     assert_eq!(forwarded.header("P-Preferred-Identity"), None, "an untrusted preference reached bob");
 }
@@ -423,12 +419,7 @@ fn sec2_number_with_one_user_id_reaches_that_user() {
         let challenge = alice.exchange(&message);
         assert_eq!(challenge.start, "SIP/2.0 407 Proxy Authentication Required");
         let text = message.answering(&challenge, ALICE).render(alice.local);
-        let forwarded = std::thread::scope(|scope| {
-            let at_bob = scope.spawn(|| receive_and_answer(&bob, 200, "OK"));
-            let response = alice.exchange_text(&text).unwrap_or_else(|e| panic!("{e}"));
-            assert_eq!(response.start, "SIP/2.0 200 OK", "MESSAGE to bob's number");
-            at_bob.join().expect("bob's UAS")
-        });
+        let forwarded = forward_and_answer(&alice, &text, &bob, "MESSAGE to bob's number");
         assert_eq!(forwarded.start, format!("MESSAGE sip:bob@{} SIP/2.0", bob.local), "at bob's device");
         assert_eq!(forwarded.body, b"hi by number");
     });
