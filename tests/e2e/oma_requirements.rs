@@ -100,6 +100,13 @@ fn assert_two_challenges(response: &Message, header: &str) {
     assert!(!nonce.is_empty() && challenges[1].get("nonce") == Some(nonce), "nonces: {values:?}");
 }
 
+/// `request` sent by `ua` is answered 407 with both digest challenges.
+fn assert_proxy_challenged(ua: &Ua, request: &Outgoing) {
+    let response = ua.exchange(request);
+    assert_eq!(response.start, "SIP/2.0 407 Proxy Authentication Required", "{} {:?}", request.method, request.extra);
+    assert_two_challenges(&response, "Proxy-Authenticate");
+}
+
 /// `text` sent by `sender`, forwarded to `uas` (which answers 200) and
 /// answered 200 to `sender`: the request as `uas` received it.
 fn forward_and_answer(sender: &Ua, text: &str, uas: &Ua, what: &str) -> Message {
@@ -229,13 +236,7 @@ fn sec3_a_b_messages_and_profile_subscriptions_are_challenged() {
         Outgoing::new("SUBSCRIBE", "sip:bob@127.0.0.1", &from).header("Event: presence").header("Expires: 600"),
         Outgoing::new("SUBSCRIBE", "sip:bob@127.0.0.1", &from).header("Event: ua-profile;profile-type=user"),
     ] {
-        let response = alice.exchange(&request);
-        assert_eq!(
-            response.start, "SIP/2.0 407 Proxy Authentication Required",
-            "{} {:?}",
-            request.method, request.extra
-        );
-        assert_two_challenges(&response, "Proxy-Authenticate");
+        assert_proxy_challenged(&alice, &request);
     }
     assert_nothing_forwarded(&bob);
 
@@ -269,13 +270,7 @@ fn sec3_c_privacy_changes_are_challenged() {
         Outgoing::new("SUBSCRIBE", "sip:alice@127.0.0.1", &own).header("Event: xcap-diff"),
         Outgoing::new("MESSAGE", "sip:alice@127.0.0.1", &own).body("application/pres-rules+xml", rules),
     ] {
-        let response = alice.exchange(&request);
-        assert_eq!(
-            response.start, "SIP/2.0 407 Proxy Authentication Required",
-            "{} {:?}",
-            request.method, request.extra
-        );
-        assert_two_challenges(&response, "Proxy-Authenticate");
+        assert_proxy_challenged(&alice, &request);
     }
     // With alice's credentials the PUBLISH passes identity and reaches
     // routing: alice has no registered device, so 480.
