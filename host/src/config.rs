@@ -16,6 +16,7 @@ use crate::capability::{
     Algorithm, AuditRecorder, AuditSink, AuditTrail, Capabilities, CapabilityError, CredentialStore, DigestAuthority,
     Directory, Durability, EnumConfig, EnumDirectory, FileDirectory, Rotation,
 };
+use crate::decision::DecisionConfig;
 use crate::registrar::RegistrarConfig;
 use crate::transport::{LimitsConfig, ListenConfig, TlsConfig, TlsIdentity, TransportConfig};
 
@@ -53,6 +54,9 @@ pub struct Config {
     pub upstream: Option<UpstreamConfig>,
     /// The admin HTTP API; absent: no API.
     pub admin: Option<AdminConfig>,
+    /// The decision service for a proxy sipwarden does not replace; absent:
+    /// none. It runs with or without SIP listeners.
+    pub decision: Option<DecisionConfig>,
 }
 
 /// `[admin]`: the admin HTTP API (health, plugins, reload, metrics).

@@ -12,6 +12,8 @@
 //!   digest credentials), without handing them secrets;
 //! - [`registrar`]: the embedded registrar and location service;
 //! - [`proxy`]: the RFC 3261 proxy core that runs the chain on every request;
+//! - [`decision`]: the same chain as a decision service, for a proxy
+//!   sipwarden does not replace (Kamailio over JSON-RPC, anything over HTTP);
 //! - [`reload`]: swapping plugins and stores while the proxy serves;
 //! - [`admin`]: the admin HTTP API (plugins, reload, metrics);
 //! - [`server`]: all of it put together for `sipwarden serve`;
@@ -22,6 +24,7 @@
 pub mod admin;
 pub mod capability;
 pub mod config;
+pub mod decision;
 pub mod policy;
 pub mod proxy;
 pub mod registrar;

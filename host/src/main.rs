@@ -201,7 +201,7 @@ fn serve(args: ServeArgs) -> Result<(), Exit> {
                 | ServeError::Upstream { .. }
                 | ServeError::NoListener => 3,
                 ServeError::Plugins(_) => 4,
-                ServeError::Transport(_) | ServeError::Admin { .. } => 5,
+                ServeError::Transport(_) | ServeError::Admin { .. } | ServeError::Decision(_) => 5,
             };
             exit(code)(e.into())
         })?;
@@ -247,14 +247,7 @@ fn eval(args: EvalArgs) -> Result<(), Exit> {
     }
     // The final response, as the proxy would show it to the observers.
     let response = match &outcome.decision {
-        policy::Decision::Respond { reply, .. } => {
-            let mut response = sip::Response::to_request(&outcome.request, reply.status, &reply.reason);
-            for header in &reply.headers {
-                // Checked with the verdict.
-                let _ = response.headers.push(&header.name, header.value.as_str());
-            }
-            response
-        }
+        policy::Decision::Respond { reply, .. } => reply.to_response(&outcome.request),
         policy::Decision::Forward => {
             sip::Response::to_request(&outcome.request, args.response, reason_of(args.response))
         }

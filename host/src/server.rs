@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 
-use crate::admin::Admin;
+use crate::admin::{Admin, Sources};
 use crate::capability::Capabilities;
 use crate::config::{Config, ConfigError};
-use crate::policy::{Engine, EngineOptions, LoadError};
+use crate::decision::{BindError, Decider, DecisionService, Interface};
+use crate::policy::{Engine, EngineOptions, LoadError, SharedChain};
 use crate::proxy::{Local, Proxy, ProxyOptions, Upstream};
 use crate::registrar::Registrar;
 use crate::reload::{self, Loaded, Reloader};
@@ -32,17 +33,23 @@ pub enum ServeError {
     NoPluginDir,
     #[error("[upstream] uri `{uri}` is not a SIP URI: {reason}")]
     Upstream { uri: String, reason: String },
-    #[error("no listener is configured: set at least one address in [listen]")]
+    #[error("no listener is configured: set at least one address in [listen] or [decision]")]
     NoListener,
+    #[error(transparent)]
+    Decision(#[from] BindError),
     #[error("[admin] cannot listen on {addr}: {source}")]
     Admin { addr: SocketAddr, source: std::io::Error },
 }
 
 /// A started server.
 pub struct Server {
-    pub proxy: Proxy,
+    /// The SIP proxy; `None` when sipwarden only decides for another proxy.
+    pub proxy: Option<Proxy>,
     pub transport: TransportLayer,
     pub engine: Engine,
+    /// Where the decision service listens, when `[decision]` is configured.
+    pub decision_addrs: Vec<(Interface, SocketAddr)>,
+    decision: Option<DecisionService>,
     /// Reloads the plugin directory and the stores: `POST /reload`, SIGHUP
     /// and the file watch all go through it.
     pub reloader: Arc<Reloader>,
@@ -100,20 +107,42 @@ impl Server {
             None => None,
         };
 
+        // One chain for whatever decides: the proxy, the decision service,
+        // or both; reloads swap it for all of them at once.
+        let chain = SharedChain::new(chain);
+        let decision = match &config.decision {
+            Some(d) => Some(DecisionService::bind(d, Decider::new(chain.clone(), d)).await?),
+            None => None,
+        };
+        let decision_addrs = decision.as_ref().map(DecisionService::local_addrs).unwrap_or_default();
+        for (interface, addr) in &decision_addrs {
+            tracing::info!(%addr, interface = interface.as_str(), "decision service listening");
+        }
+
         let (transport, inbound) = TransportLayer::bind(&config.transport()).await?;
         let listeners: Vec<_> = [Transport::Udp, Transport::Tcp, Transport::Tls]
             .into_iter()
             .filter_map(|t| transport.local_addr(t).map(|a| (t, a)))
             .collect();
-        let Some(first) = listeners.first() else { return Err(ServeError::NoListener) };
-        let advertise = config.proxy.advertise.clone().unwrap_or_else(|| advertised_ip(first.1.ip()));
-        let local = Local { advertise, listeners };
-        let registrar = config.registrar.clone().map(|r| Arc::new(Registrar::new(r)));
-        let options =
-            ProxyOptions { record_route: config.proxy.record_route, max_transactions: config.proxy.max_transactions };
-        let proxy = Proxy::new(transport.clone(), chain, registrar, upstream, local, options);
+        for (transport, addr) in &listeners {
+            tracing::info!(%addr, %transport, "SIP listening");
+        }
+        let proxy = match listeners.first() {
+            Some(first) => {
+                let advertise = config.proxy.advertise.clone().unwrap_or_else(|| advertised_ip(first.1.ip()));
+                let local = Local { advertise, listeners: listeners.clone() };
+                let registrar = config.registrar.clone().map(|r| Arc::new(Registrar::new(r)));
+                let options = ProxyOptions {
+                    record_route: config.proxy.record_route,
+                    max_transactions: config.proxy.max_transactions,
+                };
+                Some(Proxy::new(transport.clone(), chain.clone(), registrar, upstream, local, options))
+            }
+            None if decision.is_some() => None,
+            None => return Err(ServeError::NoListener),
+        };
 
-        let reloader = Arc::new(Reloader::new(engine.clone(), proxy.clone(), dir.clone(), stores, loaded));
+        let reloader = Arc::new(Reloader::new(engine.clone(), chain, dir.clone(), stores, loaded));
         let mut background = Background::default();
         if config.plugins.watch {
             // Without the watch, SIGHUP and the API still reload: not a
@@ -128,28 +157,56 @@ impl Server {
             Err(e) => tracing::warn!("cannot handle SIGHUP: {e}"),
         }
         let admin = match &config.admin {
-            Some(admin) => Some(
-                Admin::bind(admin, reloader.clone())
-                    .await
-                    .map_err(|source| ServeError::Admin { addr: admin.listen, source })?,
-            ),
+            Some(admin) => {
+                let sources = Sources {
+                    reloader: reloader.clone(),
+                    proxy: proxy.clone(),
+                    decider: decision.as_ref().map(|d| d.decider().clone()),
+                };
+                Some(
+                    Admin::bind(admin, sources)
+                        .await
+                        .map_err(|source| ServeError::Admin { addr: admin.listen, source })?,
+                )
+            }
             None => None,
         };
         let admin_addr = admin.as_ref().and_then(|a| a.local_addr().ok());
         if let Some(addr) = admin_addr {
             tracing::info!(%addr, "admin API listening");
         }
-        Ok(Server { proxy, transport, engine, reloader, admin_addr, admin, background, inbound })
+        Ok(Server {
+            proxy,
+            transport,
+            engine,
+            decision_addrs,
+            decision,
+            reloader,
+            admin_addr,
+            admin,
+            background,
+            inbound,
+        })
     }
 
     /// Serve until the listeners close or ctrl-c / SIGTERM arrives.
     pub async fn run(self) {
-        let Server { proxy, transport, inbound, admin, mut background, .. } = self;
+        let Server { proxy, transport, inbound, admin, decision, mut background, .. } = self;
         if let Some(admin) = admin {
             background.tasks.push(tokio::spawn(admin.serve()));
         }
+        if let Some(decision) = decision {
+            background.tasks.extend(decision.serve());
+        }
+        let serve_sip = async move {
+            match proxy {
+                Some(proxy) => proxy.run(inbound).await,
+                // Decision service only: serve until told to stop.
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
-            () = proxy.run(inbound) => {}
+            () = serve_sip => {}
             () = shutdown_signal() => tracing::info!("shutting down"),
         }
         drop(background);

@@ -41,7 +41,7 @@ async fn proxy(extra: &str) -> Proxy {
     let config = Config::load(&path).unwrap();
     let server = Server::start(&config).await.unwrap();
     let addr = server.transport.local_addr(Transport::Udp).unwrap();
-    let chain = server.proxy.clone();
+    let chain = server.proxy.clone().expect("SIP listeners are configured");
     let server = tokio::spawn(server.run());
     Proxy { addr, server, chain, _dir: dir }
 }

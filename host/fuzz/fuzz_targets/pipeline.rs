@@ -39,7 +39,7 @@ static HARNESS: LazyLock<Harness> = LazyLock::new(|| {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let config = Config::load(&path).expect("config loads");
     let server = runtime.block_on(Server::start(&config)).expect("server starts");
-    let proxy = server.proxy.clone();
+    let proxy = server.proxy.clone().expect("SIP listeners are configured");
     runtime.spawn(server.run());
     Harness { runtime, proxy, _dir: dir }
 });

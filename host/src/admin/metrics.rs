@@ -7,11 +7,14 @@
 
 use std::fmt::Write;
 
+use super::Sources;
+use crate::decision::{DecisionStats, ObservationOutcome};
 use crate::policy::{LATENCY_BUCKETS, LatencySnapshot};
-use crate::reload::{Reloader, Trigger};
+use crate::reload::Trigger;
 
 /// The metrics, rendered now.
-pub(super) fn render(reloader: &Reloader) -> String {
+pub(super) fn render(sources: &Sources) -> String {
+    let reloader = &sources.reloader;
     let mut out = Out(String::with_capacity(8192));
     let plugins = reloader.plugins();
     let serving: Vec<_> = plugins.iter().filter_map(|s| s.plugin.as_ref().map(|p| (s, p))).collect();
@@ -77,9 +80,15 @@ pub(super) fn render(reloader: &Reloader) -> String {
         }
     }
 
-    out.family("sipwarden_transactions_total", "counter", "Server transactions by method and final status.");
-    for t in reloader.proxy().transactions() {
-        out.sample("sipwarden_transactions_total", &[("method", t.method), ("status", &t.status.to_string())], t.count);
+    if let Some(proxy) = &sources.proxy {
+        out.family("sipwarden_transactions_total", "counter", "Server transactions by method and final status.");
+        for t in proxy.transactions() {
+            let status = t.status.to_string();
+            out.sample("sipwarden_transactions_total", &[("method", t.method), ("status", &status)], t.count);
+        }
+    }
+    if let Some(decider) = &sources.decider {
+        decision(&mut out, &decider.stats());
     }
 
     let stats = reloader.stats();
@@ -106,6 +115,45 @@ pub(super) fn render(reloader: &Reloader) -> String {
         out.sample("sipwarden_reload_failures_total", &[("kind", kind)], n);
     }
     out.0
+}
+
+/// The decision service: latency, outcomes, observations, connections.
+fn decision(out: &mut Out, stats: &DecisionStats) {
+    out.family(
+        "sipwarden_decision_seconds",
+        "histogram",
+        "Time from a decide call read to its answer ready (the chain and its capabilities).",
+    );
+    for (bound, count) in LATENCY_BUCKETS.iter().zip(stats.latency.cumulative()) {
+        out.sample("sipwarden_decision_seconds_bucket", &[("le", &bound.to_string())], count);
+    }
+    out.sample("sipwarden_decision_seconds_bucket", &[("le", "+Inf")], stats.latency.count());
+    out.sample("sipwarden_decision_seconds_sum", &[], stats.latency.sum_nanos as f64 / 1e9);
+    out.sample("sipwarden_decision_seconds_count", &[], stats.latency.count());
+
+    out.family("sipwarden_decisions_total", "counter", "decide calls, by front end and outcome.");
+    for (via, outcome, n) in &stats.decisions {
+        out.sample("sipwarden_decisions_total", &[("interface", via.as_str()), ("outcome", outcome.as_str())], n);
+    }
+    out.family(
+        "sipwarden_decision_observations_total",
+        "counter",
+        "Replies reported with observe, and decided requests whose reply never came.",
+    );
+    for (outcome, n) in &stats.observations {
+        let result: &ObservationOutcome = outcome;
+        out.sample("sipwarden_decision_observations_total", &[("result", result.as_str())], n);
+    }
+    out.family("sipwarden_decision_waiting", "gauge", "Decided requests waiting for their reply to be reported.");
+    out.sample("sipwarden_decision_waiting", &[], stats.waiting);
+    out.family("sipwarden_decision_connections", "gauge", "Proxies connected to the decision service now.");
+    for (via, open, _) in &stats.connections {
+        out.sample("sipwarden_decision_connections", &[("interface", via.as_str())], open);
+    }
+    out.family("sipwarden_decision_connections_total", "counter", "Connections accepted by the decision service.");
+    for (via, _, total) in &stats.connections {
+        out.sample("sipwarden_decision_connections_total", &[("interface", via.as_str())], total);
+    }
 }
 
 struct Out(String);

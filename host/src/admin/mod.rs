@@ -28,6 +28,8 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::config::AdminConfig;
+use crate::decision::Decider;
+use crate::proxy::Proxy;
 use crate::reload::{PluginStatus, Reloader, Trigger};
 
 /// Connections served at once; more wait to be accepted. The API is for a
@@ -44,19 +46,28 @@ pub struct Admin {
 }
 
 struct Api {
-    reloader: Arc<Reloader>,
+    sources: Sources,
     token: Option<String>,
+}
+
+/// What the API reports on: the plugins always, the proxy and the decision
+/// service when they run.
+#[derive(Clone)]
+pub struct Sources {
+    pub reloader: Arc<Reloader>,
+    pub proxy: Option<Proxy>,
+    pub decider: Option<Decider>,
 }
 
 impl Admin {
     /// Bind the listener, so that an address in use stops the server at start.
-    pub async fn bind(config: &AdminConfig, reloader: Arc<Reloader>) -> std::io::Result<Admin> {
+    pub async fn bind(config: &AdminConfig, sources: Sources) -> std::io::Result<Admin> {
         let listener = TcpListener::bind(config.listen).await?;
         if !config.listen.ip().is_loopback() && config.token.is_none() {
             tracing::warn!(listen = %config.listen, "the admin API listens beyond loopback without a token");
         }
         let token = config.token.clone().filter(|t| !t.is_empty());
-        Ok(Admin { listener, api: Arc::new(Api { reloader, token }) })
+        Ok(Admin { listener, api: Arc::new(Api { sources, token }) })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -109,14 +120,14 @@ impl Api {
         match request.uri().path() {
             "/healthz" if method == Method::GET => text(StatusCode::OK, "ok\n"),
             "/plugins" if method == Method::GET => {
-                json(StatusCode::OK, &self.reloader.plugins().iter().map(PluginView::of).collect::<Vec<_>>())
+                json(StatusCode::OK, &self.sources.reloader.plugins().iter().map(PluginView::of).collect::<Vec<_>>())
             }
             "/reload" if method == Method::POST => {
-                let report = self.reloader.reload(Trigger::Api).await;
+                let report = self.sources.reloader.reload(Trigger::Api).await;
                 json(StatusCode::OK, &report)
             }
             "/metrics" if method == Method::GET => {
-                let mut reply = text(StatusCode::OK, metrics::render(&self.reloader));
+                let mut reply = text(StatusCode::OK, metrics::render(&self.sources));
                 reply
                     .headers_mut()
                     .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));

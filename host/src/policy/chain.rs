@@ -8,6 +8,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use serde::Serialize;
 
 use super::engine::{Engine, LoadError};
@@ -22,6 +23,30 @@ use crate::transport::Origin;
 #[derive(Clone, Default)]
 pub struct Chain {
     plugins: Vec<Arc<Plugin>>,
+}
+
+/// The chain that serves now, shared by whatever decides requests (the
+/// proxy, the decision service) and swapped by reloads.
+///
+/// A request is decided on the chain it loaded: a swap never changes the
+/// plugins under a decision in progress.
+#[derive(Clone, Default)]
+pub struct SharedChain(Arc<ArcSwap<Chain>>);
+
+impl SharedChain {
+    pub fn new(chain: Chain) -> SharedChain {
+        SharedChain(Arc::new(ArcSwap::from_pointee(chain)))
+    }
+
+    /// The chain new requests run through.
+    pub fn load(&self) -> Arc<Chain> {
+        self.0.load_full()
+    }
+
+    /// Serve `chain` from now on.
+    pub fn store(&self, chain: Chain) {
+        self.0.store(Arc::new(chain));
+    }
 }
 
 /// The chain's decision on one request.

@@ -16,8 +16,9 @@ mod sandbox;
 mod verdict;
 mod view;
 
-pub use chain::{Chain, Decision, Outcome, Step, StepResult};
+pub use chain::{Chain, Decision, Outcome, SharedChain, Step, StepResult};
 pub use engine::{Engine, EngineOptions, LoadError, POLICY_EXPORT, WORLD, capability_of};
+pub(crate) use latency::Latency;
 pub use latency::{BUCKETS as LATENCY_BUCKETS, LatencySnapshot};
 pub use manifest::{Capability, Manifest, ManifestError};
 pub use plugin::{Failure, Plugin, PluginStats};

@@ -81,6 +81,19 @@ pub const MAX_BYTES: usize = 16 * 1024;
 /// or framing.
 const RESERVED: [&str; 7] = ["Via", "Call-ID", "CSeq", "Content-Length", "Max-Forwards", "From", "To"];
 
+impl Reply {
+    /// The response this reply makes to `request` (RFC 3261 §8.2.6), with
+    /// the reply's headers after the ones copied from the request.
+    pub fn to_response(&self, request: &sip::Request) -> sip::Response {
+        let mut response = sip::Response::to_request(request, self.status, &self.reason);
+        for header in &self.headers {
+            // Checked with the verdict: names are tokens, values one line.
+            let _ = response.headers.push(&header.name, header.value.as_str());
+        }
+        response
+    }
+}
+
 impl Verdict {
     /// Check a verdict lifted from a plugin.
     pub(crate) fn check(raw: wit::Verdict) -> Result<Verdict, Refusal> {

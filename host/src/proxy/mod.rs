@@ -17,14 +17,13 @@ mod via;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
 pub use outcomes::TransactionCount;
 pub use route::{Local, Upstream, resolve};
 
-use crate::policy::Chain;
+use crate::policy::{Chain, SharedChain};
 use crate::registrar::Registrar;
 use crate::sip;
 use crate::transport::{Inbound, Origin, Target, TransportLayer};
@@ -54,7 +53,7 @@ pub struct Proxy {
 
 struct Core {
     transport: TransportLayer,
-    chain: ArcSwap<Chain>,
+    chain: SharedChain,
     registrar: Option<Arc<Registrar>>,
     upstream: Option<Upstream>,
     local: Local,
@@ -67,7 +66,7 @@ struct Core {
 impl Proxy {
     pub fn new(
         transport: TransportLayer,
-        chain: Chain,
+        chain: SharedChain,
         registrar: Option<Arc<Registrar>>,
         upstream: Option<Upstream>,
         local: Local,
@@ -76,7 +75,7 @@ impl Proxy {
         Proxy {
             core: Arc::new(Core {
                 transport,
-                chain: ArcSwap::from_pointee(chain),
+                chain,
                 registrar,
                 upstream,
                 local,
@@ -90,13 +89,7 @@ impl Proxy {
 
     /// The chain new requests run through.
     pub fn chain(&self) -> Arc<Chain> {
-        self.core.chain.load_full()
-    }
-
-    /// Swap the chain: requests being decided finish on the chain they
-    /// started with, new requests get this one.
-    pub fn set_chain(&self, chain: Chain) {
-        self.core.chain.store(Arc::new(chain));
+        self.core.chain.load()
     }
 
     /// Server transactions that ended, by method and final status.

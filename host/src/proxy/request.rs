@@ -85,7 +85,7 @@ impl Core {
             return self.answer(&key, &request, status, reason, extra).await;
         }
 
-        let chain = self.chain.load_full();
+        let chain = self.chain.load();
         let decided = tokio::task::spawn_blocking(move || chain.decide(request, origin)).await;
         let Ok(outcome) = decided else {
             // The chain itself never panics on plugin behaviour; if the task

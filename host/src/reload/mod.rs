@@ -36,8 +36,7 @@ pub use watch::{DEBOUNCE, Watch, WatchError, on_hangup, watch};
 
 use crate::capability::CredentialStore;
 use crate::config::Stores;
-use crate::policy::{Chain, Engine, LoadError, Manifest, Plugin};
-use crate::proxy::Proxy;
+use crate::policy::{Chain, Engine, LoadError, Manifest, Plugin, SharedChain};
 
 /// What started a reload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -271,10 +270,11 @@ impl Loaded {
     }
 }
 
-/// Reloads the plugins of a proxy.
+/// Reloads the plugins that decide requests, in the proxy and the decision
+/// service alike: both read the one [`SharedChain`] it swaps.
 pub struct Reloader {
     engine: Engine,
-    proxy: Proxy,
+    chain: SharedChain,
     dir: PathBuf,
     stores: Stores,
     /// Held for a whole reload: reloads never interleave.
@@ -292,14 +292,10 @@ impl std::fmt::Debug for Reloader {
 }
 
 impl Reloader {
-    /// A reloader for a proxy serving `loaded.chain()`.
-    pub fn new(engine: Engine, proxy: Proxy, dir: PathBuf, stores: Stores, loaded: Loaded) -> Reloader {
+    /// A reloader for `chain`, which serves `loaded.chain()` now.
+    pub fn new(engine: Engine, chain: SharedChain, dir: PathBuf, stores: Stores, loaded: Loaded) -> Reloader {
         let published = ArcSwap::from_pointee(loaded.statuses());
-        Reloader { engine, proxy, dir, stores, state: Mutex::new(loaded), published, counters: Counters::default() }
-    }
-
-    pub fn proxy(&self) -> &Proxy {
-        &self.proxy
+        Reloader { engine, chain, dir, stores, state: Mutex::new(loaded), published, counters: Counters::default() }
     }
 
     /// The plugin directory.
@@ -436,7 +432,7 @@ impl Reloader {
             false
         });
         if changed {
-            self.proxy.set_chain(state.chain());
+            self.chain.store(state.chain());
         }
     }
 
@@ -509,7 +505,7 @@ impl Reloader {
     /// were refused, by name. Never waits for a reload in progress: it shows
     /// the state the last one left.
     pub fn plugins(&self) -> Vec<PluginStatus> {
-        let chain = self.proxy.chain();
+        let chain = self.chain.load();
         let mut statuses = self.published.load().as_ref().clone();
         for status in &mut statuses {
             status.position =

@@ -1,5 +1,7 @@
-//! Kamailio in the foreground with `tests/kamailio/upstream.cfg`: a
-//! registrar (usrloc in memory) and a stateful proxy on one UDP address.
+//! Kamailio in the foreground: with `tests/kamailio/upstream.cfg` (a
+//! registrar, usrloc in memory, and a stateful proxy on one UDP address), or
+//! with any other configuration whose addresses are `#!define`s the test
+//! sets with `-A` (`examples/kamailio/kamailio.cfg`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -22,6 +24,13 @@ impl Kamailio {
     /// Start Kamailio on a free UDP port of `ip` and wait until it answers
     /// OPTIONS.
     pub fn start(ip: IpAddr) -> Kamailio {
+        Kamailio::with_cfg(&package_file("kamailio/upstream.cfg"), ip, &[])
+    }
+
+    /// Start Kamailio with `cfg` on a free UDP port of `ip` (given as the
+    /// defines `LISTEN_IP` and `LISTEN_PORT`) and the other `defines`, and
+    /// wait until it answers OPTIONS.
+    pub fn with_cfg(cfg: &std::path::Path, ip: IpAddr, defines: &[(&str, String)]) -> Kamailio {
         let kamailio = require_tool("kamailio");
         let dir = tempfile::tempdir().expect("create a temporary directory");
         let run = dir.path().join("run");
@@ -33,12 +42,13 @@ impl Kamailio {
         command
             .args(["-DD", "-E", "-m", "64", "-M", "8"])
             .arg("-f")
-            .arg(package_file("kamailio/upstream.cfg"))
+            .arg(cfg)
             .arg("-P")
             .arg(run.join("kamailio.pid"))
             .arg("-Y")
             .arg(&run)
             .args(["-A", &format!("LISTEN_IP={ip}"), "-A", &format!("LISTEN_PORT={}", addr.port())])
+            .args(defines.iter().flat_map(|(name, value)| ["-A".to_string(), format!("{name}={value}")]))
             .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("clone a file handle"))

@@ -37,6 +37,10 @@ pub struct Config {
     /// Offer MD5 first and skip the digest-uri check: what sipp 3.6 needs to
     /// answer a challenge (see tests/sipp/README.md).
     pub sipp_digest: bool,
+    /// `[decision]`: the decision service on free ports, JSON-RPC and HTTP.
+    pub decision: bool,
+    /// No `[listen]`: sipwarden only decides for another proxy.
+    pub no_sip: bool,
 }
 
 impl Config {
@@ -122,6 +126,20 @@ impl Config {
         self
     }
 
+    /// The decision service as well (`[decision]`, JSON-RPC and HTTP).
+    pub fn decision(mut self) -> Config {
+        self.decision = true;
+        self
+    }
+
+    /// The decision service and no SIP listener: sipwarden as the policy
+    /// decision point of another proxy, and nothing else.
+    pub fn decision_only(mut self) -> Config {
+        self.decision = true;
+        self.no_sip = true;
+        self
+    }
+
     pub fn sipp_digest(mut self) -> Config {
         self.sipp_digest = true;
         self
@@ -137,13 +155,20 @@ impl Config {
         self
     }
 
-    fn to_toml(&self, port: u16, tls_port: u16) -> String {
+    fn to_toml(&self, ports: &Ports) -> String {
         let list = |items: &[String]| items.iter().map(|d| format!("{d:?}")).collect::<Vec<_>>().join(", ");
-        let mut toml = format!(
-            "[plugins]\ndir = \"plugins\"\n\n\
-             [listen]\nudp = [\"127.0.0.1:{port}\"]\ntcp = [\"127.0.0.1:{port}\"]\ntls = [\"127.0.0.1:{tls_port}\"]\n\n\
-             [proxy]\nadvertise = \"127.0.0.1\"\nrecord-route = true\n"
-        );
+        let Ports { sip: port, tls: tls_port, jsonrpc, http } = ports;
+        let mut toml = String::from("[plugins]\ndir = \"plugins\"\n\n");
+        if !self.no_sip {
+            let _ = write!(
+                toml,
+                "[listen]\nudp = [\"127.0.0.1:{port}\"]\ntcp = [\"127.0.0.1:{port}\"]\ntls = [\"127.0.0.1:{tls_port}\"]\n\n\
+                 [proxy]\nadvertise = \"127.0.0.1\"\nrecord-route = true\n"
+            );
+        }
+        if self.decision {
+            let _ = write!(toml, "\n[decision]\njsonrpc = [\"127.0.0.1:{jsonrpc}\"]\nhttp = [\"127.0.0.1:{http}\"]\n");
+        }
         if self.tls_identity.is_some() {
             toml.push_str("\n[tls]\ncertificate = \"cert.pem\"\nprivate-key = \"key.pem\"\n");
         }
@@ -175,16 +200,48 @@ impl Config {
     }
 }
 
+/// The ports a test's sipwarden is given.
+struct Ports {
+    sip: u16,
+    tls: u16,
+    jsonrpc: u16,
+    http: u16,
+}
+
 /// `sipwarden serve` on free loopback ports; killed when dropped.
 pub struct Sipwarden {
     /// Where it listens: UDP and TCP share a port.
     pub udp: SocketAddr,
     pub tcp: SocketAddr,
     pub tls: SocketAddr,
+    /// The decision service's JSON-RPC and HTTP listeners ([`Config::decision`]).
+    pub jsonrpc: SocketAddr,
+    pub http: SocketAddr,
+    sip: bool,
+    config_file: PathBuf,
     log: PathBuf,
-    // Dropped in this order: the process, then its directory.
-    process: Guard,
+    // Dropped in this order: the process, then its directory. `None` while
+    // stopped.
+    process: Option<Guard>,
     dir: tempfile::TempDir,
+}
+
+/// `sipwarden serve --config FILE` in `dir`, logging at debug level to `log`
+/// (appended to: a restarted process keeps the earlier lines).
+fn spawn(config_file: &std::path::Path, log: &std::path::Path, dir: &std::path::Path) -> Guard {
+    let log_file = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("open the log file");
+    let mut command = Command::new(binary());
+    command
+        .arg("serve")
+        .arg("--config")
+        .arg(config_file)
+        .env("SIPWARDEN_LOG", "debug")
+        .env("NO_COLOR", "1")
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone().expect("clone a file handle"))
+        .stderr(log_file);
+    Guard::spawn("sipwarden", command)
 }
 
 /// The binary under test: `$SIPWARDEN_BIN`, or `target/debug/sipwarden`.
@@ -222,46 +279,58 @@ impl Sipwarden {
             std::fs::write(dir.path().join("cert.pem"), certificate).expect("write cert.pem");
             std::fs::write(dir.path().join("key.pem"), key).expect("write key.pem");
         }
-        let (port, tls_port) = (free_port(), free_port());
+        let ports = Ports { sip: free_port(), tls: free_port(), jsonrpc: free_port(), http: free_port() };
         let config_file = dir.path().join("sipwarden.toml");
-        std::fs::write(&config_file, config.to_toml(port, tls_port)).expect("write the configuration");
+        std::fs::write(&config_file, config.to_toml(&ports)).expect("write the configuration");
 
         let log = dir.path().join("sipwarden.log");
-        let log_file = std::fs::File::create(&log).expect("create the log file");
-        let mut command = Command::new(binary());
-        command
-            .arg("serve")
-            .arg("--config")
-            .arg(&config_file)
-            .env("SIPWARDEN_LOG", "debug")
-            .env("NO_COLOR", "1")
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().expect("clone a file handle"))
-            .stderr(log_file);
-        let process = Guard::spawn("sipwarden", command);
+        let process = spawn(&config_file, &log, dir.path());
         let mut proxy = Sipwarden {
-            udp: SocketAddr::new(LOOPBACK, port),
-            tcp: SocketAddr::new(LOOPBACK, port),
-            tls: SocketAddr::new(LOOPBACK, tls_port),
+            udp: SocketAddr::new(LOOPBACK, ports.sip),
+            tcp: SocketAddr::new(LOOPBACK, ports.sip),
+            tls: SocketAddr::new(LOOPBACK, ports.tls),
+            jsonrpc: SocketAddr::new(LOOPBACK, ports.jsonrpc),
+            http: SocketAddr::new(LOOPBACK, ports.http),
+            sip: !config.no_sip,
+            config_file,
             log,
-            process,
+            process: Some(process),
             dir,
         };
         proxy.wait_until_serving();
         proxy
     }
 
+    /// Stop the process (SIGTERM, then SIGKILL); [`Sipwarden::start_again`]
+    /// brings it back on the same ports and files.
+    pub fn stop(&mut self) {
+        self.process = None;
+    }
+
+    /// Start the process again after [`Sipwarden::stop`], with the same
+    /// configuration, and wait until it serves.
+    pub fn start_again(&mut self) {
+        self.process = Some(spawn(&self.config_file, &self.log, self.dir.path()));
+        self.wait_until_serving();
+    }
+
     fn wait_until_serving(&mut self) {
         let mut exited = None;
+        let sip = self.sip;
+        let decision = self.jsonrpc;
         let answered = wait_until(Duration::from_secs(30), || {
-            exited = self.process.exited();
-            exited.is_none() && self.options_over_udp().is_ok_and(|r| r.status() == Some(200))
+            exited = self.process.as_mut().and_then(Guard::exited);
+            exited.is_none()
+                && if sip {
+                    self.options_over_udp().is_ok_and(|r| r.status() == Some(200))
+                } else {
+                    super::is_bound(super::Transport::Tcp, decision)
+                }
         });
         if !answered {
             let state = match exited {
                 Some(status) => format!("exited with {status}"),
-                None => "did not answer OPTIONS within 30 s".to_string(),
+                None => "did not serve within 30 s".to_string(),
             };
             panic!("sipwarden {state}; its log:\n{}", tail(&self.log(), 60));
         }
@@ -279,12 +348,12 @@ impl Sipwarden {
 
     /// The process id of `sipwarden serve`.
     pub fn pid(&self) -> u32 {
-        self.process.id()
+        self.process.as_ref().expect("sipwarden runs").id()
     }
 
     /// Whether the process has exited (it is reaped then).
     pub fn has_exited(&mut self) -> bool {
-        self.process.exited().is_some()
+        self.process.as_mut().is_none_or(|p| p.exited().is_some())
     }
 
     /// OPTIONS to the proxy itself over UDP: its final response.
@@ -299,7 +368,7 @@ impl Sipwarden {
 
     /// Assert that the proxy still runs and answers OPTIONS 200 over UDP and TCP.
     pub fn assert_serving(&mut self, after: &str) {
-        if let Some(status) = self.process.exited() {
+        if let Some(status) = self.process.as_mut().and_then(Guard::exited) {
             panic!("sipwarden exited ({status}) after {after}; its log:\n{}", tail(&self.log(), 60));
         }
         for (transport, outcome) in [("UDP", self.options_over_udp()), ("TCP", self.options_over_tcp())] {
