@@ -182,6 +182,12 @@ impl Decider {
             .then(|| Key::of_response(&response))
             .flatten()
             .and_then(|key| self.inner.pending.take(&key));
+        tracing::debug!(
+            status = response.status,
+            call_id = response.call_id().unwrap_or_default(),
+            matched = waiting.is_some(),
+            "reply reported"
+        );
         let Some(waiting) = waiting else {
             self.inner.counters.observed(ObservationOutcome::Unmatched, 1);
             return Ok(Observed { matched: false });

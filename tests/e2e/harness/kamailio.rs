@@ -24,13 +24,13 @@ impl Kamailio {
     /// Start Kamailio on a free UDP port of `ip` and wait until it answers
     /// OPTIONS.
     pub fn start(ip: IpAddr) -> Kamailio {
-        Kamailio::with_cfg(&package_file("kamailio/upstream.cfg"), ip, &[])
+        Kamailio::with_cfg(&package_file("kamailio/upstream.cfg"), ip, ["LISTEN_IP", "LISTEN_PORT"], &[])
     }
 
-    /// Start Kamailio with `cfg` on a free UDP port of `ip` (given as the
-    /// defines `LISTEN_IP` and `LISTEN_PORT`) and the other `defines`, and
-    /// wait until it answers OPTIONS.
-    pub fn with_cfg(cfg: &std::path::Path, ip: IpAddr, defines: &[(&str, String)]) -> Kamailio {
+    /// Start Kamailio with `cfg` on a free port of `ip` (UDP and TCP; given
+    /// as the defines named in `listen`: address, port) and the other
+    /// `defines`, and wait until it answers OPTIONS.
+    pub fn with_cfg(cfg: &std::path::Path, ip: IpAddr, listen: [&str; 2], defines: &[(&str, String)]) -> Kamailio {
         let kamailio = require_tool("kamailio");
         let dir = tempfile::tempdir().expect("create a temporary directory");
         let run = dir.path().join("run");
@@ -47,7 +47,7 @@ impl Kamailio {
             .arg(run.join("kamailio.pid"))
             .arg("-Y")
             .arg(&run)
-            .args(["-A", &format!("LISTEN_IP={ip}"), "-A", &format!("LISTEN_PORT={}", addr.port())])
+            .args(["-A", &format!("{}={ip}", listen[0]), "-A", &format!("{}={}", listen[1], addr.port())])
             .args(defines.iter().flat_map(|(name, value)| ["-A".to_string(), format!("{name}={value}")]))
             .current_dir(dir.path())
             .stdin(Stdio::null())
