@@ -210,13 +210,36 @@ fn a_register_is_challenged_then_accepted_and_both_outcomes_audited() {
     assert_eq!(again, json!({ "matched": false }));
     assert_eq!(service.audit().len(), 2);
 
+    // A registrar that cannot hand over its reply describes it: the request
+    // it answered, with the status and reason.
+    let again = service.decide(&params(&register("reg-1", 3, None)));
+    let challenge = again["headers"][0]["value"].as_str().unwrap().to_string();
+    let third = register("reg-1", 4, Some(&credentials(&challenge, "REGISTER", "sip:127.0.0.1")));
+    let answer = service.decide(&params(&third));
+    assert_eq!(answer["verdict"], "continue", "{answer}");
+    let described = json!({ "request": third, "status": 423, "reason": "Interval Too Brief" });
+    let (status, observed) = service.post("/observe", "application/json", &described.to_string());
+    assert_eq!((status, &observed), (200, &json!({ "matched": true })));
+    let trail = service.audit();
+    assert_eq!((trail[3]["status"].as_u64(), trail[3]["reason"].as_str()), (Some(423), Some("Interval Too Brief")));
+    for (wrong, says) in [
+        (json!({ "request": third, "reply": "x", "status": 200 }), "not both"),
+        (json!({ "request": third }), "`status`"),
+        (json!({ "request": third, "status": 180 }), "not a final status"),
+        (json!({ "request": third, "status": 200, "reason": "O\r\nK" }), "one line"),
+    ] {
+        let (status, answer) = service.post("/observe", "application/json", &wrong.to_string());
+        assert_eq!(status, 400, "{wrong}: {answer}");
+        assert!(answer["error"].as_str().unwrap_or_default().contains(says), "{wrong}: {answer}");
+    }
+
     let metrics = service.metrics();
     for line in [
-        "sipwarden_decisions_total{interface=\"http\",outcome=\"respond\"} 1",
-        "sipwarden_decisions_total{interface=\"http\",outcome=\"continue\"} 1",
-        "sipwarden_decision_observations_total{result=\"matched\"} 1",
+        "sipwarden_decisions_total{interface=\"http\",outcome=\"respond\"} 2",
+        "sipwarden_decisions_total{interface=\"http\",outcome=\"continue\"} 2",
+        "sipwarden_decision_observations_total{result=\"matched\"} 2",
         "sipwarden_decision_observations_total{result=\"unmatched\"} 1",
-        "sipwarden_decision_seconds_count 2",
+        "sipwarden_decision_seconds_count 4",
         "sipwarden_decision_waiting 0",
     ] {
         assert!(metrics.lines().any(|l| l == line), "no `{line}` in\n{metrics}");
@@ -416,7 +439,7 @@ fn the_published_schema_names_every_field_the_service_reads_and_writes() {
     };
     assert_eq!(keys("decide-params"), ["message", "message-base64", "port", "source", "tls-peer", "transport"]);
     assert_eq!(keys("tls-peer"), ["dns-names", "subject", "uris"]);
-    assert_eq!(keys("observe-params"), ["reply", "reply-base64"]);
+    assert_eq!(keys("observe-params"), ["reason", "reply", "reply-base64", "request", "request-base64", "status"]);
     assert_eq!(keys("continue"), ["add", "append", "observe", "remove", "uri", "verdict"]);
     assert_eq!(keys("respond"), ["by", "failure", "headers", "reason", "reply-headers", "status", "verdict"]);
     assert_eq!(keys("observed"), ["matched"]);

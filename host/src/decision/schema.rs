@@ -47,7 +47,10 @@ pub struct TlsPeerParams {
     pub uris: Vec<String>,
 }
 
-/// `observe`: the final reply to a request whose answer said `observe`.
+/// `observe`: the final reply to a request whose answer said `observe`:
+/// the reply itself (`reply`), or, for a reply the proxy sent itself and
+/// cannot hand over (Kamailio's registrar), the request with the status
+/// and reason it was answered with.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ObserveParams {
@@ -57,6 +60,18 @@ pub struct ObserveParams {
     /// The reply, base64.
     #[serde(default)]
     pub reply_base64: Option<String>,
+    /// The request that was answered, as text.
+    #[serde(default)]
+    pub request: Option<String>,
+    /// The request that was answered, base64.
+    #[serde(default)]
+    pub request_base64: Option<String>,
+    /// With `request`: the status it was answered with.
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// With `request`: the reason phrase (default: none).
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// Why a `decide` or `observe` call was refused. Each names the field at
@@ -79,10 +94,16 @@ pub enum RequestError {
     TooLarge { field: &'static str, size: usize, max: usize },
     #[error("`{field}`: not a SIP message: {source}")]
     NotSip { field: &'static str, source: sip::ParseError },
-    #[error("`{field}`: a SIP response; `decide` takes requests")]
+    #[error("`{field}`: a SIP response, where a request is expected")]
     NotRequest { field: &'static str },
     #[error("`{field}`: a SIP request; `observe` takes the reply")]
     NotResponse { field: &'static str },
+    #[error("give the reply (`reply`, `reply-base64`) or the request and its status (`request` or `request-base64`, `status`), not both")]
+    ReplyOrRequest,
+    #[error("`status`: {0} is not a final status (200-699)")]
+    Status(u16),
+    #[error("`reason`: a reason phrase is one line of text")]
+    Reason,
     #[error("`transport`: {0}")]
     Transport(#[source] UnknownTransport),
     #[error("`source`: `{0}` is not an IP address")]
@@ -172,10 +193,34 @@ impl DecideParams {
 
 impl ObserveParams {
     pub fn into_response(self, max_bytes: usize) -> Result<sip::Response, RequestError> {
-        let (bytes, field) = message_bytes(self.reply, self.reply_base64, ("reply", "reply-base64"), max_bytes)?;
+        let described = self.request.is_some() || self.request_base64.is_some() || self.status.is_some();
+        let given = self.reply.is_some() || self.reply_base64.is_some();
+        if described == given || (described && self.status.is_none()) {
+            return Err(RequestError::ReplyOrRequest);
+        }
+        if !described {
+            let (bytes, field) = message_bytes(self.reply, self.reply_base64, ("reply", "reply-base64"), max_bytes)?;
+            return match sip::parse(&bytes) {
+                Ok(sip::Message::Response(response)) => Ok(response),
+                Ok(sip::Message::Request(_)) => Err(RequestError::NotResponse { field }),
+                Err(source) => Err(RequestError::NotSip { field, source }),
+            };
+        }
+        let status = self.status.unwrap_or_default();
+        if !(200..=699).contains(&status) {
+            return Err(RequestError::Status(status));
+        }
+        let reason = self.reason.unwrap_or_default();
+        if reason.chars().any(char::is_control) {
+            return Err(RequestError::Reason);
+        }
+        let names = ("request", "request-base64");
+        let (bytes, field) = message_bytes(self.request, self.request_base64, names, max_bytes)?;
         match sip::parse(&bytes) {
-            Ok(sip::Message::Response(response)) => Ok(response),
-            Ok(sip::Message::Request(_)) => Err(RequestError::NotResponse { field }),
+            // The reply as the proxy made it (RFC 3261 §8.2.6): what observers
+            // read of it are its status, reason and transaction headers.
+            Ok(sip::Message::Request(request)) => Ok(sip::Response::to_request(&request, status, &reason)),
+            Ok(sip::Message::Response(_)) => Err(RequestError::NotRequest { field }),
             Err(source) => Err(RequestError::NotSip { field, source }),
         }
     }

@@ -75,7 +75,7 @@ impl Kamailio {
 impl Drop for Kamailio {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("--- kamailio log ({}), last 40 lines ---\n{}", self.log.display(), tail(&self.log(), 40));
+            eprintln!("--- kamailio log ({}), last 40 lines ---\n{}", self.log.display(), tail(&self.log(), 400));
         }
     }
 }
