@@ -25,6 +25,7 @@ pub mod admin;
 pub mod capability;
 pub mod config;
 pub mod decision;
+mod listener;
 pub mod policy;
 pub mod proxy;
 pub mod registrar;

@@ -290,8 +290,10 @@ fn malformed_calls_get_a_4xx_that_names_the_field() {
     let mut port = good.clone();
     port["port"] = json!("five thousand");
     let mut response = good.clone();
-    response["message"] = json!("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=1\r\n\
-                                 To: <sip:a@h>\r\nCall-ID: c\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n");
+    response["message"] = json!(
+        "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=1\r\n\
+                                 To: <sip:a@h>\r\nCall-ID: c\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n"
+    );
     let huge_body = format!("{{\"message\": \"{}\"}}", "x".repeat(200_000));
     let cases: Vec<(&str, &str, String, u16, &str)> = vec![
         ("not JSON", "application/json", "{\"message\": ".into(), 400, "not JSON"),
@@ -302,8 +304,13 @@ fn malformed_calls_get_a_4xx_that_names_the_field() {
         ("a message over max-message-bytes", "application/json", oversized.to_string(), 413, "at most 4096"),
         ("a body over the call limit", "application/json", huge_body, 413, "larger than"),
         ("not JSON by its type", "text/plain", good.to_string(), 415, "application/json"),
-        ("no message", "application/json", json!({"transport": "udp", "source": "127.0.0.1", "port": 1}).to_string(),
-            400, "`message` or `message-base64`"),
+        (
+            "no message",
+            "application/json",
+            json!({"transport": "udp", "source": "127.0.0.1", "port": 1}).to_string(),
+            400,
+            "`message` or `message-base64`",
+        ),
     ];
     for (what, content_type, body, status, says) in cases {
         let (got, answer) = service.post("/decide", content_type, &body);
@@ -377,8 +384,20 @@ fn jsonrpc_calls_are_answered_by_id_and_malformed_ones_refused() {
     // A notification is never answered, even when it is refused.
     client.send(&json!({"jsonrpc": "2.0", "method": "observe", "params": {"reply": "nonsense"}}));
     let refusals = [
-        (call(json!(1), "decide", json!({"message": "x", "transport": "udp", "source": "127.0.0.1"})), -32602, "missing field `port`"),
-        (call(json!(2), "decide", json!({"message": "nonsense", "transport": "udp", "source": "127.0.0.1", "port": 1})), -32602, "`message`: not a SIP message"),
+        (
+            call(json!(1), "decide", json!({"message": "x", "transport": "udp", "source": "127.0.0.1"})),
+            -32602,
+            "missing field `port`",
+        ),
+        (
+            call(
+                json!(2),
+                "decide",
+                json!({"message": "nonsense", "transport": "udp", "source": "127.0.0.1", "port": 1}),
+            ),
+            -32602,
+            "`message`: not a SIP message",
+        ),
         (call(json!(3), "reboot", json!({})), -32601, "no method `reboot`"),
         (json!({"jsonrpc": "1.0", "id": 4, "method": "decide"}), -32600, "`jsonrpc`"),
         (json!([1, 2]), -32600, "batches"),
@@ -413,7 +432,8 @@ fn jsonrpc_calls_are_answered_by_id_and_malformed_ones_refused() {
 fn a_client_that_disconnects_mid_decision_loses_only_that_answer() {
     let service = start();
     let mut client = RpcClient::connect(service.jsonrpc);
-    client.send(&json!({"jsonrpc": "2.0", "id": 1, "method": "decide", "params": params(&register("gone-1", 1, None))}));
+    client
+        .send(&json!({"jsonrpc": "2.0", "id": 1, "method": "decide", "params": params(&register("gone-1", 1, None))}));
     drop(client);
     // The decision completed all the same: its audit record is there.
     let recorded = (0..100).any(|_| {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use harness::audit::read_trail;
 use harness::kamailio::Kamailio;
 use harness::proxy::{Config, Sipwarden};
-use harness::sipp::{Sipp, assert_all_succeeded};
+use harness::sipp::{Sipp, assert_all_succeeded, register_with_digest};
 use harness::ua::{Outgoing, Ua};
 use harness::{LOOPBACK, free_port, repo_root, tail, wait_until};
 
@@ -70,15 +70,7 @@ fn decision_config(dir: &Path) -> Config {
 }
 
 fn register(kamailio: &Kamailio, user: &str, password: &str, contact: SocketAddr) {
-    let outcome = Sipp::uac("register_auth", kamailio.addr)
-        .service(user)
-        .credentials(user, password)
-        .key("domain", DOMAIN)
-        .key("contact_port", contact.port())
-        .key("contact_transport", "udp")
-        .key("expires", 300)
-        .run();
-    assert_all_succeeded(&[&outcome]);
+    register_with_digest(kamailio.addr, DOMAIN, user, password, contact);
 }
 
 /// Acceptance 1: digest challenge and registration, the audit trail of both
@@ -107,10 +99,16 @@ fn kamailio_applies_the_bundled_policies_decided_by_sipwarden() {
             (text("aor"), text("authenticated"), r.get("status").and_then(|v| v.as_u64()).unwrap_or_default())
         })
         .collect();
-    let attempt = |user: &str, authenticated: &str, status| (format!("sip:{user}@{DOMAIN}"), authenticated.into(), status);
+    let attempt =
+        |user: &str, authenticated: &str, status| (format!("sip:{user}@{DOMAIN}"), authenticated.into(), status);
     assert_eq!(
         outcomes,
-        [attempt("bob", "none", 401), attempt("bob", "digest", 200), attempt("alice", "none", 401), attempt("alice", "digest", 200)],
+        [
+            attempt("bob", "none", 401),
+            attempt("bob", "digest", 200),
+            attempt("alice", "none", 401),
+            attempt("alice", "digest", 200)
+        ],
         "the audit trail {}; Kamailio's log:\n{}",
         sipwarden.audit_path().display(),
         tail(&log, 30)
@@ -145,7 +143,8 @@ fn kamailio_applies_the_bundled_policies_decided_by_sipwarden() {
 #[test]
 fn kamailio_sends_the_refusal_of_secure_transport() {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let config = decision_config(dir.path()).manifest_line("secure-transport", "trusted-peers = ", "trusted-peers = []");
+    let config =
+        decision_config(dir.path()).manifest_line("secure-transport", "trusted-peers = ", "trusted-peers = []");
     let sipwarden = Sipwarden::start(&config);
     let kamailio = kamailio(&sipwarden, false, dir.path());
     let outcome = Sipp::uac("register_refused", kamailio.addr).service("alice").key("domain", DOMAIN).run();
@@ -178,7 +177,8 @@ fn assert_refused_in_time(client: &Ua, uas: &Ua, what: &str) {
 fn assert_forwarded(client: &Ua, uas: &Ua, what: &str) {
     std::thread::scope(|scope| {
         let at_uas = scope.spawn(|| {
-            let (request, from) = uas.next_request(Duration::from_secs(3)).unwrap_or_else(|| panic!("{what}: nothing forwarded"));
+            let (request, from) =
+                uas.next_request(Duration::from_secs(3)).unwrap_or_else(|| panic!("{what}: nothing forwarded"));
             uas.respond(&request, from, 200, "OK");
             request
         });

@@ -13,21 +13,13 @@ mod harness;
 use std::net::SocketAddr;
 
 use harness::proxy::{Config, Sipwarden};
-use harness::sipp::{Sipp, assert_all_succeeded};
+use harness::sipp::{Sipp, assert_all_succeeded, register_with_digest};
 use harness::{LOOPBACK, free_port};
 
 const DOMAIN: &str = "127.0.0.1";
 
 fn register(proxy: &Sipwarden, user: &str, password: &str, contact: SocketAddr) {
-    let outcome = Sipp::uac("register_auth", proxy.udp)
-        .service(user)
-        .credentials(user, password)
-        .key("domain", DOMAIN)
-        .key("contact_port", contact.port())
-        .key("contact_transport", "udp")
-        .key("expires", 300)
-        .run();
-    assert_all_succeeded(&[&outcome]);
+    register_with_digest(proxy.udp, DOMAIN, user, password, contact);
 }
 
 #[test]

@@ -12,17 +12,14 @@
 
 mod metrics;
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -35,9 +32,6 @@ use crate::reload::{PluginStatus, Reloader, Trigger};
 /// Connections served at once; more wait to be accepted. The API is for a
 /// few operators and one scraper, not for load.
 const MAX_CONNECTIONS: usize = 32;
-
-/// How long a client may take to send its request head.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A bound admin API, not serving yet.
 pub struct Admin {
@@ -77,33 +71,15 @@ impl Admin {
     /// Serve until the task is dropped.
     pub async fn serve(self) {
         let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-        loop {
-            let Ok(permit) = permits.clone().acquire_owned().await else { return };
-            let (stream, peer) = match self.listener.accept().await {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    tracing::warn!("admin API: accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
-            let api = self.api.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |request| {
-                    let api = api.clone();
-                    async move { Ok::<_, Infallible>(api.handle(request).await) }
-                });
-                let served = hyper::server::conn::http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(HEADER_TIMEOUT)
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-                if let Err(e) = served {
-                    tracing::debug!(%peer, "admin API connection: {e}");
-                }
-                drop(permit);
-            });
-        }
+        let api = self.api;
+        crate::listener::accept_each(self.listener, permits, "admin API", move |stream, peer| {
+            let api = api.clone();
+            crate::listener::serve_http(stream, peer, "admin API", move |request| {
+                let api = api.clone();
+                async move { api.handle(request).await }
+            })
+        })
+        .await;
     }
 }
 

@@ -10,55 +10,34 @@
 //! not a SIP request). Plain HTTP, for loopback: the service decides for
 //! whoever reaches it.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::json;
 use tokio::net::TcpListener;
 
 use super::{DecideParams, Decider, DecisionError, Interface, Limits, ObserveParams, RequestError};
 
-/// How long a client may take to send its request head.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
-
 pub(super) async fn serve(listener: TcpListener, decider: Decider, limits: Limits) {
-    loop {
-        let Ok(permit) = limits.connections.clone().acquire_owned().await else { return };
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                tracing::warn!("decision service (http): accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
+    let max = limits.max_call_bytes;
+    crate::listener::accept_each(listener, limits.connections, "decision service (http)", move |stream, peer| {
         let _ = stream.set_nodelay(true);
         let decider = decider.clone();
-        let max = limits.max_call_bytes;
-        tokio::spawn(async move {
+        async move {
             let _open = decider.connection(Interface::Http);
-            let service = hyper::service::service_fn(move |request| {
-                let decider = decider.clone();
-                async move { Ok::<_, Infallible>(handle(&decider, request, max, peer).await) }
-            });
-            let served = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-            if let Err(e) = served {
-                tracing::debug!(%peer, "decision service connection: {e}");
-            }
-            drop(permit);
-        });
-    }
+            let handler = decider.clone();
+            crate::listener::serve_http(stream, peer, "decision service", move |request| {
+                let decider = handler.clone();
+                async move { handle(&decider, request, max, peer).await }
+            })
+            .await;
+        }
+    })
+    .await;
 }
 
 type Reply = Response<Full<Bytes>>;

@@ -13,7 +13,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 use tokio::io::{AsyncWriteExt, BufReader};
@@ -35,23 +34,11 @@ const INVALID_PARAMS: i64 = -32602;
 const INTERNAL_ERROR: i64 = -32603;
 
 pub(super) async fn serve(listener: TcpListener, decider: Decider, limits: Limits) {
-    loop {
-        let Ok(permit) = limits.connections.clone().acquire_owned().await else { return };
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                tracing::warn!("decision service (jsonrpc): accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let decider = decider.clone();
-        let max = limits.max_call_bytes;
-        tokio::spawn(async move {
-            connection(stream, peer, decider, max).await;
-            drop(permit);
-        });
-    }
+    let max = limits.max_call_bytes;
+    crate::listener::accept_each(listener, limits.connections, "decision service (jsonrpc)", move |stream, peer| {
+        connection(stream, peer, decider.clone(), max)
+    })
+    .await;
 }
 
 async fn connection(stream: TcpStream, peer: SocketAddr, decider: Decider, max: usize) {

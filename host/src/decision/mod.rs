@@ -332,10 +332,8 @@ impl DecisionService {
         for listener in self.jsonrpc {
             tasks.push(tokio::spawn(jsonrpc::serve(listener, self.decider.clone(), limits.clone())));
         }
-        let limits = Limits {
-            connections: Arc::new(tokio::sync::Semaphore::new(self.config.max_connections)),
-            ..limits
-        };
+        let limits =
+            Limits { connections: Arc::new(tokio::sync::Semaphore::new(self.config.max_connections)), ..limits };
         for listener in self.http {
             tasks.push(tokio::spawn(http::serve(listener, self.decider.clone(), limits.clone())));
         }

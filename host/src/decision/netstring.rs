@@ -38,9 +38,10 @@ pub(super) async fn read<R: AsyncBufRead + Unpin>(
         match byte {
             b'0'..=b'9' => {
                 digits += 1;
-                len = len.checked_mul(10).and_then(|l| l.checked_add(usize::from(byte - b'0'))).ok_or(
-                    NetstringError::TooLong { len: usize::MAX, max },
-                )?;
+                len = len
+                    .checked_mul(10)
+                    .and_then(|l| l.checked_add(usize::from(byte - b'0')))
+                    .ok_or(NetstringError::TooLong { len: usize::MAX, max })?;
                 if len > max {
                     return Err(NetstringError::TooLong { len, max });
                 }

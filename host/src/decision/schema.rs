@@ -98,7 +98,9 @@ pub enum RequestError {
     NotRequest { field: &'static str },
     #[error("`{field}`: a SIP request; `observe` takes the reply")]
     NotResponse { field: &'static str },
-    #[error("give the reply (`reply`, `reply-base64`) or the request and its status (`request` or `request-base64`, `status`), not both")]
+    #[error(
+        "give the reply (`reply`, `reply-base64`) or the request and its status (`request` or `request-base64`, `status`), not both"
+    )]
     ReplyOrRequest,
     #[error("`status`: {0} is not a final status (200-699)")]
     Status(u16),
@@ -174,7 +176,8 @@ impl DecideParams {
     pub fn into_request(self, max_bytes: usize) -> Result<(sip::Request, Origin), RequestError> {
         let transport: Transport = self.transport.parse().map_err(RequestError::Transport)?;
         let source = parse_ip(&self.source).ok_or_else(|| RequestError::Source(self.source.clone()))?;
-        let (bytes, field) = message_bytes(self.message, self.message_base64, ("message", "message-base64"), max_bytes)?;
+        let (bytes, field) =
+            message_bytes(self.message, self.message_base64, ("message", "message-base64"), max_bytes)?;
         let request = match sip::parse(&bytes) {
             Ok(sip::Message::Request(request)) => request,
             Ok(sip::Message::Response(_)) => return Err(RequestError::NotRequest { field }),
@@ -185,7 +188,9 @@ impl DecideParams {
             .map(|p| TlsPeer { subject: p.subject, dns_names: p.dns_names, uris: p.uris })
             // A certificate counts over TLS (or WSS) only, as in proxy mode;
             // a peer named nothing is no peer.
-            .filter(|p| transport.is_secure() && !(p.subject.is_empty() && p.dns_names.is_empty() && p.uris.is_empty()));
+            .filter(|p| {
+                transport.is_secure() && !(p.subject.is_empty() && p.dns_names.is_empty() && p.uris.is_empty())
+            });
         let origin = Origin { transport, source: SocketAddr::new(source, self.port), tls_peer };
         Ok((request, origin))
     }
@@ -297,8 +302,11 @@ impl Answer {
     pub fn of(outcome: &Outcome, original_uri: &str, observe: bool) -> Answer {
         match &outcome.decision {
             Decision::Respond { reply, by, failure } => {
-                let headers: Vec<HeaderField> =
-                    reply.headers.iter().map(|h| HeaderField { name: h.name.clone(), value: h.value.clone() }).collect();
+                let headers: Vec<HeaderField> = reply
+                    .headers
+                    .iter()
+                    .map(|h| HeaderField { name: h.name.clone(), value: h.value.clone() })
+                    .collect();
                 Answer::Respond {
                     status: reply.status,
                     reason: reply.reason.clone(),
@@ -413,8 +421,8 @@ mod tests {
         assert!(e.to_string().starts_with("`tls-peer.dns-names[0]`: "), "{e}");
         let e = params(r#"{"message": "x", "#).unwrap_err();
         assert!(matches!(e, RequestError::Syntax(_)), "{e:?}");
-        let e = params(r#"{"message": "x", "transport": "udp", "source": "127.0.0.1", "port": 1} trailing"#)
-            .unwrap_err();
+        let e =
+            params(r#"{"message": "x", "transport": "udp", "source": "127.0.0.1", "port": 1} trailing"#).unwrap_err();
         assert!(matches!(e, RequestError::Syntax(_)), "{e:?}");
     }
 
