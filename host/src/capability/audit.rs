@@ -80,6 +80,11 @@ struct LogFile {
 }
 
 impl AuditSink {
+    /// Whether each append waits until its record is on disk.
+    pub fn is_strict(&self) -> bool {
+        matches!(self.shared.durability, Durability::Strict)
+    }
+
     /// Opens (creating if needed) the log at `path` for appending.
     pub fn open(
         path: impl Into<PathBuf>,

@@ -21,6 +21,11 @@ pub trait Directory: Send + Sync {
     /// number may be in any form [`normalize_e164`] accepts; a number the
     /// directory does not know yields an empty list.
     fn lookup(&self, e164: &str) -> Result<Vec<String>, DirectoryError>;
+
+    /// Whether a look-up may wait on I/O (the DNS, for ENUM).
+    fn may_block(&self) -> bool {
+        false
+    }
 }
 
 /// Why a directory look-up produced no answer.

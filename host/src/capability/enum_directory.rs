@@ -228,6 +228,10 @@ impl EnumDirectory {
 }
 
 impl Directory for EnumDirectory {
+    fn may_block(&self) -> bool {
+        true
+    }
+
     fn lookup(&self, e164: &str) -> Result<Vec<String>, DirectoryError> {
         let number = normalize_e164(e164)?;
         let domain = enum_domain(&number, &self.suffix);

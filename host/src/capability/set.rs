@@ -20,6 +20,11 @@ const PLUGIN_FIELD: &str = "plugin";
 pub trait AuditTrail: Send + Sync {
     /// Append one record written by `plugin`.
     fn append(&self, plugin: &str, record: Map<String, Value>) -> Result<(), CapabilityError>;
+
+    /// Whether an append may wait on I/O (a strict trail waits for fsync).
+    fn may_block(&self) -> bool {
+        false
+    }
 }
 
 fn stamp(plugin: &str, mut record: Map<String, Value>) -> Result<Map<String, Value>, CapabilityError> {
@@ -34,6 +39,10 @@ fn stamp(plugin: &str, mut record: Map<String, Value>) -> Result<Map<String, Val
 impl AuditTrail for AuditSink {
     fn append(&self, plugin: &str, record: Map<String, Value>) -> Result<(), CapabilityError> {
         AuditSink::append(self, stamp(plugin, record)?)
+    }
+
+    fn may_block(&self) -> bool {
+        self.is_strict()
     }
 }
 
@@ -100,6 +109,18 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
+    /// Whether a call of `capability` may wait on I/O: a strict audit trail
+    /// waits for fsync, an ENUM directory for the DNS. Calls that cannot
+    /// are CPU only and may run on an async worker.
+    pub fn may_block(&self, capability: crate::policy::Capability) -> bool {
+        use crate::policy::Capability;
+        match capability {
+            Capability::Audit => self.audit.may_block(),
+            Capability::Directory => self.directory.may_block(),
+            Capability::Log | Capability::Credentials => false,
+        }
+    }
+
     pub fn new(
         audit: Arc<dyn AuditTrail>,
         directory: Arc<dyn Directory>,

@@ -5,21 +5,24 @@
 //! `observe` (params: [`ObserveParams`]; result: [`Observed`]; usually sent
 //! as a notification, which gets no answer).
 //!
-//! Every call of a connection runs in a task of its own and is answered by
-//! its `id` when it is done, in whatever order they finish: a decision that
-//! waits for a strict audit `fsync` or an ENUM look-up holds up no other.
-//! A connection that closes loses only the answers not yet written; the
-//! decisions themselves complete (their audit records are kept).
+//! The calls of a connection are decided concurrently and answered by their
+//! `id` as each is done, in whatever order they finish: a decision that
+//! waits for a strict audit `fsync` or an ENUM look-up (on a blocking
+//! thread) holds up no other. A connection is one task: a call whose chain
+//! is CPU only is decided and answered without a hand-off between threads,
+//! which on these VMs costs more than the decision. A connection that closes
+//! loses only the answers not yet written; decisions running on blocking
+//! threads complete (their audit records are kept).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
+use bytes::Bytes;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use serde_json::{Map, Value, json};
-use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
 
-use super::netstring::{self, NetstringError};
+use super::netstring::{self, Decoder, NetstringError};
 use super::{Answer, DecideParams, Decider, DecisionError, Interface, Limits, ObserveParams, RequestError};
 
 /// Calls of one connection being decided at once; the connection is not
@@ -41,57 +44,69 @@ pub(super) async fn serve(listener: TcpListener, decider: Decider, limits: Limit
     .await;
 }
 
-async fn connection(stream: TcpStream, peer: SocketAddr, decider: Decider, max: usize) {
+/// One connection, in one task: frames are read and calls decided here,
+/// answers written here as each call finishes. A call whose chain is CPU
+/// only finishes when first polled; one that may block waits on its
+/// blocking thread while the others go on.
+async fn connection(mut stream: TcpStream, peer: SocketAddr, decider: Decider, max: usize) {
     let _open = decider.connection(Interface::JsonRpc);
     // Answers are small and a proxy waits on each: no Nagle delay.
     let _ = stream.set_nodelay(true);
     tracing::info!(%peer, "decision client connected (jsonrpc)");
-    let (read, mut write) = stream.into_split();
-    let mut reader = BufReader::new(read);
-    let (answers, mut outbox) = mpsc::channel::<Vec<u8>>(256);
-    let writer = tokio::spawn(async move {
-        while let Some(frame) = outbox.recv().await {
-            if write.write_all(&frame).await.is_err() {
-                return;
+    let (mut read, mut write) = stream.split();
+    let mut decoder = Decoder::new(max);
+    let mut in_flight = FuturesUnordered::new();
+    let mut reading = true;
+    loop {
+        while reading && in_flight.len() < MAX_IN_FLIGHT {
+            match decoder.next_frame() {
+                Ok(Some(payload)) => in_flight.push(call(&decider, payload, peer)),
+                Ok(None) => break,
+                Err(e) => {
+                    // The stream cannot be read further: say why once, and
+                    // close once the calls in flight are answered.
+                    tracing::warn!(%peer, "decision client sent a malformed netstring, closing: {e}");
+                    let answer = error_response(Value::Null, PARSE_ERROR, &e.to_string());
+                    let _ = write.write_all(&netstring::encode(&answer)).await;
+                    reading = false;
+                }
             }
         }
-    });
-    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-    loop {
-        match netstring::read(&mut reader, max).await {
-            Ok(Some(payload)) => {
-                let Ok(permit) = in_flight.clone().acquire_owned().await else { break };
-                let (decider, answers) = (decider.clone(), answers.clone());
-                tokio::spawn(async move {
-                    if let Some(answer) = call(&decider, payload, peer).await {
-                        // A closed connection loses this answer only.
-                        let _ = answers.send(netstring::encode(&answer)).await;
+        if !reading && in_flight.is_empty() {
+            break;
+        }
+        tokio::select! {
+            received = read.read_buf(decoder.buffer()), if reading && in_flight.len() < MAX_IN_FLIGHT => {
+                match received {
+                    Ok(0) => {
+                        if decoder.is_mid_frame() {
+                            tracing::info!(%peer, "decision client: {}", NetstringError::Truncated);
+                        }
+                        reading = false;
                     }
-                    drop(permit);
-                });
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::info!(%peer, "decision client connection failed: {e}");
+                        reading = false;
+                    }
+                }
             }
-            Ok(None) => break,
-            Err(NetstringError::Io(e)) => {
-                tracing::info!(%peer, "decision client connection failed: {e}");
-                break;
-            }
-            Err(e) => {
-                // The stream cannot be read further: say why once, and close.
-                tracing::warn!(%peer, "decision client sent a malformed netstring, closing: {e}");
-                let answer = error_response(Value::Null, PARSE_ERROR, &e.to_string());
-                let _ = answers.send(netstring::encode(&answer)).await;
-                break;
+            Some(answer) = in_flight.next() => {
+                // A closed connection loses the answers not yet written; the
+                // decisions still running on blocking threads complete.
+                if let Some(answer) = answer
+                    && write.write_all(&netstring::encode(&answer)).await.is_err()
+                {
+                    break;
+                }
             }
         }
     }
-    drop(answers);
-    // Calls in flight still finish and are answered while the peer listens.
-    let _ = writer.await;
     tracing::info!(%peer, "decision client disconnected (jsonrpc)");
 }
 
 /// One call; `None` for a notification, which is never answered.
-async fn call(decider: &Decider, payload: Vec<u8>, peer: SocketAddr) -> Option<Vec<u8>> {
+async fn call(decider: &Decider, payload: Bytes, peer: SocketAddr) -> Option<Vec<u8>> {
     let mut envelope = match serde_json::from_slice::<Value>(&payload) {
         Ok(Value::Object(envelope)) => envelope,
         Ok(Value::Array(_)) => {

@@ -164,11 +164,16 @@ impl Decider {
         if request.method == Method::ACK || request.method == Method::CANCEL {
             return Ok(Answer::pass());
         }
-        // Plugins may call capabilities that block (a strict audit append
-        // waits for fsync, an ENUM look-up for the DNS): never on an async
-        // worker, and never holding up the other calls of the connection.
+        let chain = self.inner.chain.load();
+        if !chain.may_block(&request.method) {
+            // CPU only, a few microseconds: here, without a thread hand-off.
+            return Ok(self.inner.run_chain(&chain, request, origin));
+        }
+        // A plugin may wait on I/O (a strict audit append waits for fsync,
+        // an ENUM look-up for the DNS): never on an async worker, and never
+        // holding up the other calls of the connection.
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || inner.run_chain(request, origin)).await.map_err(|e| {
+        tokio::task::spawn_blocking(move || inner.run_chain(&chain, request, origin)).await.map_err(|e| {
             tracing::error!("policy chain task failed: {e}");
             DecisionError::Chain
         })
@@ -193,6 +198,10 @@ impl Decider {
             return Ok(Observed { matched: false });
         };
         self.inner.counters.observed(ObservationOutcome::Matched, 1);
+        if !waiting.observers.iter().any(|p| p.may_block()) {
+            Chain::observe(&waiting.observers, waiting.request, waiting.origin, response);
+            return Ok(Observed { matched: true });
+        }
         let observed = tokio::task::spawn_blocking(move || {
             Chain::observe(&waiting.observers, waiting.request, waiting.origin, response)
         })
@@ -228,11 +237,11 @@ impl Decider {
 }
 
 impl Inner {
-    /// The chain on one request, on a blocking thread.
-    fn run_chain(&self, request: sip::Request, origin: Origin) -> Answer {
+    /// The chain on one request (on a blocking thread when it may block).
+    fn run_chain(&self, chain: &Chain, request: sip::Request, origin: Origin) -> Answer {
         let original_uri = request.uri.clone();
         let key = Key::of_request(&request);
-        let outcome = self.chain.load().decide(request, origin);
+        let outcome = chain.decide(request, origin);
         if outcome.observers.is_empty() {
             return Answer::of(&outcome, &original_uri, false);
         }

@@ -125,6 +125,14 @@ impl Chain {
         &self.plugins
     }
 
+    /// Whether deciding a `method` request may wait on I/O (a plugin that
+    /// sees it may append to a strict audit trail or ask ENUM): such a
+    /// decision runs on a blocking thread; any other is a few microseconds
+    /// of CPU and runs where the request is, without a thread hand-off.
+    pub fn may_block(&self, method: &sip::Method) -> bool {
+        self.plugins.iter().any(|p| p.manifest().sees(method) && p.may_block())
+    }
+
     /// Run the chain on a request.
     pub fn decide(&self, request: sip::Request, origin: Origin) -> Outcome {
         let mut view = RequestView::new(request, origin);

@@ -26,7 +26,10 @@ pub const POLICY_EXPORT: &str = "sipwarden:policy/policy@0.1.1";
 pub const WORLD: &str = "sipwarden:policy/plugin@0.1.1";
 
 /// How often the engine's epoch advances: the resolution of call deadlines.
-const EPOCH_TICK: Duration = Duration::from_millis(1);
+/// Every tick wakes a thread even when no call runs: at 1 ms the ticker
+/// alone cost 3 % of a core on the project's VM (32 ms of CPU a second,
+/// idle); at 5 ms, a fifth of that, for deadlines kept to within 5 ms.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
 
 /// Tuning of the engine.
 #[derive(Debug, Clone)]
