@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use harness::audit::read_trail;
 use harness::kamailio::Kamailio;
 use harness::proxy::{Config, Sipwarden};
-use harness::sipp::{Sipp, assert_all_succeeded, register_with_digest};
+use harness::sipp::{Sipp, assert_all_succeeded, exchange, register_with_digest};
 use harness::ua::{Outgoing, Ua};
 use harness::{LOOPBACK, free_port, repo_root, tail, wait_until};
 
@@ -116,26 +116,24 @@ fn kamailio_applies_the_bundled_policies_decided_by_sipwarden() {
 
     // alice writes to bob's number: challenged (407), then looked up and
     // retargeted by lookup-guard, found in Kamailio's location service.
-    let bob_side = Sipp::uas("message_uas").service("bob").local(bob).start();
-    let alice_side = Sipp::uac("message_uac_auth_tel", kamailio.addr)
-        .credentials("alice", "alice-secret")
-        .key("domain", DOMAIN)
-        .key("from", "alice")
-        .key("number", BOBS_NUMBER)
-        .run();
-    let bob_side = bob_side.wait();
-    assert_all_succeeded(&[&alice_side, &bob_side]);
+    exchange(
+        Sipp::uas("message_uas").service("bob").local(bob),
+        Sipp::uac("message_uac_auth_tel", kamailio.addr)
+            .credentials("alice", "alice-secret")
+            .key("domain", DOMAIN)
+            .key("from", "alice")
+            .key("number", BOBS_NUMBER),
+    );
 
     // alice forges an assertion: identity removes it, and asserts her.
-    let bob_side = Sipp::uas("message_uas_unforged").service("bob").local(bob).start();
-    let alice_side = Sipp::uac("message_uac_auth_spoofed", kamailio.addr)
-        .service("bob")
-        .credentials("alice", "alice-secret")
-        .key("domain", DOMAIN)
-        .key("from", "alice")
-        .run();
-    let bob_side = bob_side.wait();
-    assert_all_succeeded(&[&alice_side, &bob_side]);
+    exchange(
+        Sipp::uas("message_uas_unforged").service("bob").local(bob),
+        Sipp::uac("message_uac_auth_spoofed", kamailio.addr)
+            .service("bob")
+            .credentials("alice", "alice-secret")
+            .key("domain", DOMAIN)
+            .key("from", "alice"),
+    );
 }
 
 /// Acceptance 1: secure-transport, told not to trust loopback, refuses a

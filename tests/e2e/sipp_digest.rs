@@ -13,7 +13,7 @@ mod harness;
 use std::net::SocketAddr;
 
 use harness::proxy::{Config, Sipwarden};
-use harness::sipp::{Sipp, assert_all_succeeded, register_with_digest};
+use harness::sipp::{Sipp, exchange, register_with_digest};
 use harness::{LOOPBACK, free_port};
 
 const DOMAIN: &str = "127.0.0.1";
@@ -30,15 +30,14 @@ fn users_register_and_message_with_sipps_digest() {
     register(&proxy, "alice", "alice-secret", alice);
 
     // bob's phone requires alice's asserted identity and no credentials.
-    let bob_side = Sipp::uas("message_uas_asserted").service("bob").local(bob).start();
-    let alice_side = Sipp::uac("message_uac_auth", proxy.udp)
-        .service("bob")
-        .credentials("alice", "alice-secret")
-        .key("domain", DOMAIN)
-        .key("from", "alice")
-        .run();
-    let bob_side = bob_side.wait();
-    assert_all_succeeded(&[&alice_side, &bob_side]);
+    exchange(
+        Sipp::uas("message_uas_asserted").service("bob").local(bob),
+        Sipp::uac("message_uac_auth", proxy.udp)
+            .service("bob")
+            .credentials("alice", "alice-secret")
+            .key("domain", DOMAIN)
+            .key("from", "alice"),
+    );
 
     let audit = std::fs::read_to_string(proxy.audit_path()).expect("the audit trail");
     let outcomes: Vec<(String, String)> = audit

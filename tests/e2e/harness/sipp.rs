@@ -235,3 +235,12 @@ pub fn register_with_digest(proxy: SocketAddr, domain: &str, user: &str, passwor
         .run();
     assert_all_succeeded(&[&outcome]);
 }
+
+/// A user agent server started, then a client run against it until done:
+/// both must have gone as their scenarios are written.
+pub fn exchange(server: Sipp, client: Sipp) {
+    let server = server.start();
+    let client = client.run();
+    let server = server.wait();
+    assert_all_succeeded(&[&client, &server]);
+}
