@@ -27,9 +27,11 @@ pub const WORLD: &str = "sipwarden:policy/plugin@0.1.1";
 
 /// How often the engine's epoch advances: the resolution of call deadlines.
 /// Every tick wakes a thread even when no call runs: at 1 ms the ticker
-/// alone cost 3 % of a core on the project's VM (32 ms of CPU a second,
-/// idle); at 5 ms, a fifth of that, for deadlines kept to within 5 ms.
-pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
+/// alone costs 3 % of a core on the project's VM (32 ms of CPU a second,
+/// idle). A 5 ms tick cut that to a third but made the strict-audit SIGKILL
+/// test fail every time (REGISTERs answered by audit's failure policy), for
+/// a reason not yet found: kept at 1 ms until it is (docs/BENCHMARKS.md).
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Tuning of the engine.
 #[derive(Debug, Clone)]
