@@ -28,9 +28,10 @@ pub const WORLD: &str = "sipwarden:policy/plugin@0.1.1";
 /// How often the engine's epoch advances: the resolution of call deadlines.
 /// Every tick wakes a thread even when no call runs: at 1 ms the ticker
 /// alone costs 3 % of a core on the project's VM (32 ms of CPU a second,
-/// idle). A 5 ms tick cut that to a third but made the strict-audit SIGKILL
-/// test fail every time (REGISTERs answered by audit's failure policy), for
-/// a reason not yet found: kept at 1 ms until it is (docs/BENCHMARKS.md).
+/// idle). A 5 ms tick cut that to a third (docs/BENCHMARKS.md); it was
+/// backed out when a strict-audit test failed with it, which turned out to
+/// fail without it too (fsync slower than audit's 50 ms deadline). Trying
+/// 5 ms again is left to the proxy-core work (issue 10).
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Tuning of the engine.

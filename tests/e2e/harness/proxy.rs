@@ -297,8 +297,37 @@ impl Sipwarden {
             process: Some(process),
             dir,
         };
+        // Another process may take a port between `free_port` and the bind
+        // (every peer here also binds ephemeral ports): start again on fresh
+        // ports when that is why sipwarden exited.
+        for _ in 0..3 {
+            if !proxy.exited_on_a_taken_port() {
+                break;
+            }
+            let ports = Ports { sip: free_port(), tls: free_port(), jsonrpc: free_port(), http: free_port() };
+            std::fs::write(&proxy.config_file, config.to_toml(&ports)).expect("write the configuration");
+            proxy.udp = SocketAddr::new(LOOPBACK, ports.sip);
+            proxy.tcp = proxy.udp;
+            proxy.tls = SocketAddr::new(LOOPBACK, ports.tls);
+            proxy.jsonrpc = SocketAddr::new(LOOPBACK, ports.jsonrpc);
+            proxy.http = SocketAddr::new(LOOPBACK, ports.http);
+            std::fs::write(&proxy.log, "").expect("truncate the log");
+            proxy.process = Some(spawn(&proxy.config_file, &proxy.log, proxy.dir.path()));
+        }
         proxy.wait_until_serving();
         proxy
+    }
+
+    /// Whether the process exited at start because an address was taken.
+    fn exited_on_a_taken_port(&mut self) -> bool {
+        // SIP is bound after the decision service, the admin API after SIP.
+        let last_bound = if self.sip { "SIP listening" } else { "decision service listening" };
+        let exited = wait_until(Duration::from_secs(5), || {
+            self.process.as_mut().and_then(Guard::exited).is_some() || self.log().contains(last_bound)
+        });
+        exited
+            && self.process.as_mut().and_then(Guard::exited).is_some()
+            && self.log().contains("Address already in use")
     }
 
     /// Stop the process (SIGTERM, then SIGKILL); [`Sipwarden::start_again`]
