@@ -36,6 +36,9 @@ pub struct Plugin {
     pre: bindings::PluginPre<PluginState>,
     idle: Mutex<Vec<Instance>>,
     stats: Stats,
+    /// See [`Plugin::may_block`]; fixed at start: a reload swaps a store's
+    /// contents, never its kind.
+    may_block: bool,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -134,7 +137,10 @@ impl Plugin {
         let instance_pre =
             engine.shared.linker.instantiate_pre(&component).map_err(|e| LoadError::Contract(format!("{e:#}")))?;
         let pre = bindings::PluginPre::new(instance_pre).map_err(|e| LoadError::Contract(format!("{e:#}")))?;
+        let capabilities = engine.capabilities();
+        let may_block = manifest.capabilities.iter().any(|&c| capabilities.may_block(c));
         let plugin = Plugin {
+            may_block,
             name: Arc::from(name),
             config: manifest.config_json(),
             manifest,
@@ -163,8 +169,7 @@ impl Plugin {
     ///
     /// [`Capabilities::may_block`]: crate::capability::Capabilities::may_block
     pub fn may_block(&self) -> bool {
-        let capabilities = self.engine.capabilities();
-        self.manifest.capabilities.iter().any(|&c| capabilities.may_block(c))
+        self.may_block
     }
 
     pub(crate) fn name_arc(&self) -> &Arc<str> {
