@@ -26,23 +26,17 @@ pub(super) struct Key {
 
 impl Key {
     pub(super) fn of_request(request: &sip::Request) -> Option<Key> {
-        let (cseq, method) = request.cseq()?;
-        Some(Key {
-            call_id: request.call_id()?.to_string(),
-            cseq,
-            method,
-            from_tag: request.from_tag().map(str::to_string),
-        })
+        Key::of(request.call_id(), request.cseq(), request.from_tag())
     }
 
     pub(super) fn of_response(response: &sip::Response) -> Option<Key> {
-        let (cseq, method) = response.cseq()?;
-        Some(Key {
-            call_id: response.call_id()?.to_string(),
-            cseq,
-            method,
-            from_tag: response.from_tag().map(str::to_string),
-        })
+        Key::of(response.call_id(), response.cseq(), response.from_tag())
+    }
+
+    /// Requests and responses read these the same way (`dialog_accessors`).
+    fn of(call_id: Option<&str>, cseq: Option<(u32, Method)>, from_tag: Option<&str>) -> Option<Key> {
+        let (cseq, method) = cseq?;
+        Some(Key { call_id: call_id?.to_string(), cseq, method, from_tag: from_tag.map(str::to_string) })
     }
 }
 
