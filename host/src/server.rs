@@ -124,9 +124,6 @@ impl Server {
             .into_iter()
             .filter_map(|t| transport.local_addr(t).map(|a| (t, a)))
             .collect();
-        for (transport, addr) in &listeners {
-            tracing::info!(%addr, %transport, "SIP listening");
-        }
         let proxy = match listeners.first() {
             Some(first) => {
                 let advertise = config.proxy.advertise.clone().unwrap_or_else(|| advertised_ip(first.1.ip()));

@@ -320,8 +320,9 @@ impl Sipwarden {
 
     /// Whether the process exited at start because an address was taken.
     fn exited_on_a_taken_port(&mut self) -> bool {
-        // SIP is bound after the decision service, the admin API after SIP.
-        let last_bound = if self.sip { "SIP listening" } else { "decision service listening" };
+        // SIP is bound after the decision service (the transport layer logs
+        // each listener), the admin API after SIP.
+        let last_bound = if self.sip { "transport::layer: listening" } else { "decision service listening" };
         let exited = wait_until(Duration::from_secs(5), || {
             self.process.as_mut().and_then(Guard::exited).is_some() || self.log().contains(last_bound)
         });
