@@ -194,7 +194,26 @@ fn one_line(text: &str) -> Cow<'_, str> {
 
 fn serialize(start_line: &str, headers: &Headers, body: &[u8]) -> Vec<u8> {
     let length = body.len().to_string();
-    let mut out = Vec::with_capacity(start_line.len() + 64 * (headers.len() + 1) + body.len());
+    // The exact size: a message kept for retransmissions then holds no
+    // spare capacity, and `Bytes::from` takes the vector without a copy or
+    // a second allocation.
+    let field = |name: &str, value: &str| name.len() + value.len() + 4;
+    let mut size = start_line.len() + 2 + 2 + body.len();
+    let mut length_written = false;
+    for header in headers {
+        if header.name == "Content-Length" {
+            if !length_written {
+                size += field(&header.name, &length);
+            }
+            length_written = true;
+        } else {
+            size += field(&header.name, &header.value);
+        }
+    }
+    if !length_written {
+        size += field("Content-Length", &length);
+    }
+    let mut out = Vec::with_capacity(size);
     out.extend_from_slice(start_line.as_bytes());
     out.extend_from_slice(b"\r\n");
     let mut length_written = false;
@@ -215,6 +234,7 @@ fn serialize(start_line: &str, headers: &Headers, body: &[u8]) -> Vec<u8> {
     }
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);
+    debug_assert_eq!(out.len(), size, "the size computed for the message");
     out
 }
 
