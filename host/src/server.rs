@@ -15,7 +15,7 @@ use crate::proxy::{Local, Proxy, ProxyOptions, Upstream};
 use crate::registrar::Registrar;
 use crate::reload::{self, Loaded, Reloader};
 use crate::sip::SipUri;
-use crate::transport::{Transport, TransportError, TransportLayer};
+use crate::transport::{Listeners, Transport, TransportError, TransportLayer};
 
 /// The configuration `sipwarden serve` runs with when given none.
 pub const EMBEDDED_DEFAULT: &str = include_str!("default.toml");
@@ -57,7 +57,7 @@ pub struct Server {
     pub admin_addr: Option<SocketAddr>,
     admin: Option<Admin>,
     background: Background,
-    inbound: tokio::sync::mpsc::Receiver<crate::transport::Inbound>,
+    listeners: Listeners,
 }
 
 /// The reload triggers that run beside the proxy; stopped with the server
@@ -119,7 +119,7 @@ impl Server {
             tracing::info!(%addr, interface = interface.as_str(), "decision service listening");
         }
 
-        let (transport, inbound) = TransportLayer::bind(&config.transport()).await?;
+        let (transport, unstarted) = TransportLayer::open(&config.transport()).await?;
         let listeners: Vec<_> = [Transport::Udp, Transport::Tcp, Transport::Tls]
             .into_iter()
             .filter_map(|t| transport.local_addr(t).map(|a| (t, a)))
@@ -182,30 +182,26 @@ impl Server {
             admin_addr,
             admin,
             background,
-            inbound,
+            listeners: unstarted,
         })
     }
 
-    /// Serve until the listeners close or ctrl-c / SIGTERM arrives.
+    /// Serve until ctrl-c or SIGTERM arrives.
     pub async fn run(self) {
-        let Server { proxy, transport, inbound, admin, decision, mut background, .. } = self;
+        let Server { proxy, transport, listeners, admin, decision, mut background, .. } = self;
         if let Some(admin) = admin {
             background.tasks.push(tokio::spawn(admin.serve()));
         }
         if let Some(decision) = decision {
             background.tasks.extend(decision.serve());
         }
-        let serve_sip = async move {
-            match proxy {
-                Some(proxy) => proxy.run(inbound).await,
-                // Decision service only: serve until told to stop.
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            () = serve_sip => {}
-            () = shutdown_signal() => tracing::info!("shutting down"),
+        match proxy {
+            Some(proxy) => background.tasks.push(proxy.start(listeners)),
+            // Decision service only: there is no SIP listener to read.
+            None => drop(listeners),
         }
+        shutdown_signal().await;
+        tracing::info!("shutting down");
         drop(background);
         transport.shutdown().await;
     }

@@ -11,14 +11,18 @@ mod outcomes;
 mod request;
 mod response;
 mod route;
+mod timers;
 mod transaction;
 mod via;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use std::future::Future;
+use std::task::{Context, Waker};
+
 use bytes::Bytes;
-use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 pub use outcomes::TransactionCount;
 pub use route::{Local, Upstream, resolve};
@@ -26,7 +30,8 @@ pub use route::{Local, Upstream, resolve};
 use crate::policy::{Chain, SharedChain};
 use crate::registrar::Registrar;
 use crate::sip;
-use crate::transport::{Inbound, Origin, Target, TransportLayer};
+use crate::transport::{Inbound, Listeners, Origin, Target, TransportLayer};
+use timers::Timers;
 use transaction::Table;
 
 /// Tuning of the proxy core.
@@ -59,6 +64,7 @@ struct Core {
     local: Local,
     options: ProxyOptions,
     table: Mutex<Table>,
+    timers: Arc<Timers>,
     quiet: LogLimit,
     outcomes: outcomes::Outcomes,
 }
@@ -81,6 +87,7 @@ impl Proxy {
                 local,
                 options,
                 table: Mutex::new(Table::default()),
+                timers: Arc::default(),
                 quiet: LogLimit::new(20),
                 outcomes: outcomes::Outcomes::default(),
             }),
@@ -98,20 +105,50 @@ impl Proxy {
     }
 
     /// Process one inbound message: everything up to the point where the
-    /// proxy waits for the network (a response, a timer). `run` calls this
+    /// proxy waits for the network (a response, a timer). `start` runs this
     /// for every message; fuzzing and tests call it directly.
     pub async fn handle(&self, inbound: Inbound) {
         self.core.clone().handle(inbound).await
     }
 
-    /// Serve until the transport's inbound channel closes.
-    pub async fn run(&self, mut inbound: mpsc::Receiver<Inbound>) {
-        let sweeper = tokio::spawn(sweep(Arc::downgrade(&self.core)));
-        while let Some(message) = inbound.recv().await {
-            let core = self.core.clone();
-            tokio::spawn(async move { core.handle(message).await });
-        }
-        sweeper.abort();
+    /// Serve what the listeners receive, until the transport shuts down.
+    /// Returns the task that forgets finished transactions; aborting it
+    /// (the server does on shutdown) stops only that.
+    pub fn start(&self, listeners: Listeners) -> JoinHandle<()> {
+        let core = self.core.clone();
+        listeners.start(Arc::new(move |inbound| run_now_or_spawn(core.clone().handle(inbound))));
+        let core = Arc::downgrade(&self.core);
+        tokio::spawn(async move {
+            tokio::join!(sweep(core.clone()), timers::run(core));
+        })
+    }
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        // The timer task holds only a weak reference: let it see it is alone.
+        self.timers.wake();
+    }
+}
+
+/// Run `work` (a message's handling, a timer's action) on the calling task
+/// as far as it goes without waiting; only the rest, if any, becomes a task
+/// of its own.
+///
+/// Most messages never wait: a request whose chain cannot block is decided,
+/// routed and sent in one go (a UDP send does not wait, nor does a write to
+/// a connection with room in its buffer), and so is a response. Polling the
+/// work once, here, therefore finishes it without a task spawn or a wake-up
+/// of another thread, which at thousands of messages a second is most of
+/// what a proxy costs (docs/DESIGN.md). Work that returns `Pending` (a
+/// chain on a blocking thread, a DNS look-up, a full socket) is spawned
+/// and polled again by the runtime, as any future may be, with the
+/// runtime's waker.
+fn run_now_or_spawn(work: impl Future<Output = ()> + Send + 'static) {
+    let mut work = Box::pin(work);
+    let mut context = Context::from_waker(Waker::noop());
+    if work.as_mut().poll(&mut context).is_pending() {
+        tokio::spawn(work);
     }
 }
 
@@ -183,21 +220,26 @@ impl Core {
     /// Show the final response of a request to the plugins that asked for
     /// it, before the response leaves: an audit record written with strict
     /// durability is then on disk before the client learns the outcome.
-    /// Runs off the I/O threads, since plugins may call blocking capabilities.
+    /// Runs off the I/O threads when an observer may call a capability that
+    /// blocks.
     async fn observe(&self, key: &transaction::ServerKey, response: sip::Response) {
         let observe = {
             let mut table = self.table();
-            table.servers.get_mut(key).and_then(|tx| {
-                let request = tx.request.clone()?;
-                (!tx.observers.is_empty()).then(|| (std::mem::take(&mut tx.observers), request, tx.origin.clone()))
-            })
+            // Observed once, at the final response: nothing needs what was
+            // decided after this.
+            let tx = table.servers.get_mut(key);
+            tx.and_then(|tx| tx.decided.take_if(|decided| !decided.observers.is_empty()))
+                .map(|decided| (decided.observers, decided.request, decided.origin))
         };
-        if let Some((observers, request, origin)) = observe {
+        let Some((observers, request, origin)) = observe else { return };
+        if observers.iter().any(|plugin| plugin.may_block()) {
             let observed =
                 tokio::task::spawn_blocking(move || Chain::observe(&observers, request, origin, response)).await;
             if observed.is_err() {
                 tracing::error!("observing a response failed");
             }
+        } else {
+            Chain::observe(&observers, request, origin, response);
         }
     }
 }

@@ -11,7 +11,8 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::route::{self, Decision, Hop};
-use super::transaction::{Branch, BranchState, ServerKey, ServerTx, TIMEOUT};
+use super::timers::BranchTimer;
+use super::transaction::{Branch, BranchState, Decided, ServerKey, ServerTx};
 use super::{Core, reply_target, via};
 use crate::policy::{Decision as Verdict, Reply};
 use crate::registrar::FlowToken;
@@ -50,7 +51,7 @@ impl Core {
                 Some(tx) => Arrival::Retransmission(tx.final_response.clone().or_else(|| tx.provisional.clone())),
                 None if table.servers.len() >= self.options.max_transactions => Arrival::Overloaded,
                 None => {
-                    let tx = ServerTx::new(request.method.clone(), reply_to.clone(), origin.clone(), Instant::now());
+                    let tx = ServerTx::new(request.method.clone(), reply_to.clone(), Instant::now());
                     table.servers.insert(key.clone(), tx);
                     Arrival::New
                 }
@@ -86,19 +87,35 @@ impl Core {
         }
 
         let chain = self.chain.load();
-        let decided = tokio::task::spawn_blocking(move || chain.decide(request, origin)).await;
-        let Ok(outcome) = decided else {
-            // The chain itself never panics on plugin behaviour; if the task
-            // died anyway the transaction is forgotten and the caller retries.
-            tracing::error!("policy chain task failed");
-            self.table().servers.remove(&key);
-            return;
+        let outcome = if chain.may_block(&request.method) {
+            // A plugin that sees this method may wait on a disk or the
+            // network (strict audit, ENUM): off the I/O threads.
+            match tokio::task::spawn_blocking(move || chain.decide(request, origin)).await {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    // The chain itself never panics on plugin behaviour; if the
+                    // task died anyway the transaction is forgotten and the
+                    // caller retries.
+                    tracing::error!("policy chain task failed");
+                    self.table().servers.remove(&key);
+                    return;
+                }
+            }
+        } else {
+            // CPU only, bounded by each plugin's deadline: decided here, on
+            // the thread that received the request, without a hand-off.
+            chain.decide(request, origin)
         };
         let mut request = outcome.request;
         let origin = outcome.origin;
         if let Some(tx) = self.table().servers.get_mut(&key) {
-            tx.observers = outcome.observers;
-            tx.request = Some(request.clone());
+            // Kept for what may still need the request as decided: the
+            // observers of its final response, and a CANCEL that ends an
+            // INVITE before it was forwarded.
+            if !outcome.observers.is_empty() || request.method == Method::INVITE {
+                let observers = outcome.observers;
+                tx.decided = Some(Box::new(Decided { request: request.clone(), origin: origin.clone(), observers }));
+            }
         }
 
         if let Verdict::Respond { reply, .. } = outcome.decision {
@@ -174,10 +191,13 @@ impl Core {
                 self.outcomes.count(&tx.method, response.status);
             }
             tx.final_response = Some(bytes.clone());
-            tx.expires = Instant::now() + TIMEOUT;
+            tx.expires = Instant::now() + tx.linger();
             tx.reply_to.clone()
         };
         self.observe(key, response).await;
+        if let Some(tx) = self.table().servers.get_mut(key) {
+            tx.compact_if_done();
+        }
         self.send(&target, bytes).await;
     }
 
@@ -203,25 +223,14 @@ impl Core {
             let mut table = self.table();
             table.branches.insert(branch.clone(), key.clone());
             if let Some(tx) = table.servers.get_mut(key) {
-                tx.branches.push(Branch {
-                    id: branch,
-                    target: hop.target,
-                    request: copy,
-                    bytes,
-                    state: BranchState::Trying,
-                    cancel_pending: false,
-                });
+                tx.branches.push(Branch::new(branch, hop.target, copy, bytes));
             }
         }
         let invite = request.method == Method::INVITE;
         for (branch, target, bytes) in sends {
             if self.send(&target, bytes).await {
-                tokio::spawn(self.clone().client_timers(
-                    key.clone(),
-                    branch,
-                    target.transport == Transport::Udp,
-                    invite,
-                ));
+                let timer = BranchTimer::new(key.clone(), branch, target.transport == Transport::Udp, invite);
+                self.arm(timer);
             } else {
                 let failed = sip::Response::to_request(&request, 503, "Service Unavailable");
                 self.branch_response(key, &branch, failed).await;
@@ -293,7 +302,9 @@ impl Core {
                         for branch in &mut tx.branches {
                             match branch.state {
                                 BranchState::Proceeding => {
-                                    cancels.push((branch.target.clone(), cancel_for(&branch.request)))
+                                    if let Some(invite) = &branch.invite {
+                                        cancels.push((branch.target.clone(), cancel_for(invite)));
+                                    }
                                 }
                                 BranchState::Trying => branch.cancel_pending = true,
                                 BranchState::Final(_) => {}
@@ -315,7 +326,7 @@ impl Core {
         if undecided {
             // Cancelled while the chain was still deciding: nothing went out,
             // so the INVITE ends here (RFC 3261 §9.2).
-            let invite = self.table().servers.get(&invite_key).and_then(|tx| tx.request.clone());
+            let invite = self.table().servers.get(&invite_key).and_then(|tx| Some(tx.decided.as_ref()?.request.clone()));
             if let Some(invite) = invite {
                 let terminated = sip::Response::to_request(&invite, 487, "Request Terminated");
                 self.finish(&invite_key, terminated).await;

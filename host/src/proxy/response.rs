@@ -5,13 +5,25 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use tokio::time::sleep;
 
 use super::request::{ack_for, cancel_for};
-use super::transaction::{BranchState, ServerKey, T1, T2, TIMEOUT, TIMER_C, Table};
+use super::timers::BranchTimer;
+use super::transaction::{BranchState, ServerKey, T2, TIMEOUT, TIMER_C, Table};
 use super::{Core, via};
 use crate::sip::{self, Method};
 use crate::transport::{Target, Transport};
+
+/// What a branch's timer does when it fires, taken out of the lock.
+enum TimerAction {
+    /// Still waiting for an answer: go on waiting.
+    Wait,
+    /// Send the request again (UDP, timers A and E).
+    Retransmit(Target, Bytes),
+    /// Give up with a 408 (timers B, F and C), after a CANCEL for C. The
+    /// request is `None` only if its bytes no longer parse, which cannot
+    /// happen for bytes this proxy wrote.
+    TimeOut(Option<sip::Request>, Option<(Target, Bytes)>),
+}
 
 /// What the response context decided to send, taken out of the lock.
 #[derive(Default)]
@@ -60,8 +72,10 @@ impl Core {
                 if b.state == BranchState::Trying {
                     b.state = BranchState::Proceeding;
                 }
-                if std::mem::take(&mut b.cancel_pending) {
-                    actions.sends.push((b.target.clone(), Bytes::from(cancel_for(&b.request).to_bytes())));
+                if std::mem::take(&mut b.cancel_pending)
+                    && let Some(invite) = &b.invite
+                {
+                    actions.sends.push((b.target.clone(), Bytes::from(cancel_for(invite).to_bytes())));
                 }
                 if status > 100 && tx.final_response.is_none() {
                     let bytes = Bytes::from(response.to_bytes());
@@ -72,25 +86,25 @@ impl Core {
                 // A retransmitted final response: ACK a non-2xx again; pass a
                 // 2xx on (the UAS retransmits it until the caller's ACK).
                 let b = &tx.branches[index];
-                if invite && status >= 300 {
-                    actions.sends.push((b.target.clone(), Bytes::from(ack_for(&b.request, &response).to_bytes())));
+                if let Some(request) = b.invite.as_ref().filter(|_| status >= 300) {
+                    actions.sends.push((b.target.clone(), Bytes::from(ack_for(request, &response).to_bytes())));
                 } else if invite {
                     actions.sends.push((reply_to, Bytes::from(response.to_bytes())));
                 }
             } else {
-                tx.branches[index].state = BranchState::Final(status);
+                tx.branches[index].finalize(status);
                 let b = &tx.branches[index];
-                if invite && status >= 300 {
-                    actions.sends.push((b.target.clone(), Bytes::from(ack_for(&b.request, &response).to_bytes())));
+                if let Some(request) = b.invite.as_ref().filter(|_| status >= 300) {
+                    actions.sends.push((b.target.clone(), Bytes::from(ack_for(request, &response).to_bytes())));
                 }
                 if (200..300).contains(&status) || (invite && status >= 600) {
                     // A 2xx or 6xx ends the other branches of an INVITE.
                     for other in tx.branches.iter_mut().filter(|o| o.id != branch) {
-                        match other.state {
-                            BranchState::Proceeding if invite => actions
+                        match (other.state, &other.invite) {
+                            (BranchState::Proceeding, Some(request)) => actions
                                 .sends
-                                .push((other.target.clone(), Bytes::from(cancel_for(&other.request).to_bytes()))),
-                            BranchState::Trying if invite => other.cancel_pending = true,
+                                .push((other.target.clone(), Bytes::from(cancel_for(request).to_bytes()))),
+                            (BranchState::Trying, Some(_)) => other.cancel_pending = true,
                             _ => {}
                         }
                     }
@@ -101,7 +115,7 @@ impl Core {
                     if tx.final_response.is_none() {
                         tx.final_response = Some(bytes.clone());
                         tx.accepted = true;
-                        tx.expires = Instant::now() + TIMEOUT;
+                        tx.expires = Instant::now() + tx.linger();
                         self.outcomes.count(&tx.method, status);
                         actions.finished = Some((response, reply_to, bytes));
                     } else {
@@ -122,11 +136,16 @@ impl Core {
                         }
                         let bytes = Bytes::from(best.to_bytes());
                         tx.final_response = Some(bytes.clone());
-                        tx.expires = Instant::now() + TIMEOUT;
+                        tx.expires = Instant::now() + tx.linger();
                         self.outcomes.count(&tx.method, best.status);
                         actions.finished = Some((best, reply_to, bytes));
                     }
                 }
+            }
+            if actions.finished.is_none() {
+                // A late branch of a finished transaction (a fork that
+                // answered after another's 2xx): maybe the last one.
+                tx.compact_if_done();
             }
             actions
         };
@@ -135,6 +154,9 @@ impl Core {
         }
         if let Some((response, target, bytes)) = actions.finished {
             self.observe(key, response).await;
+            if let Some(tx) = self.table().servers.get_mut(key) {
+                tx.compact_if_done();
+            }
             self.send(&target, bytes).await;
         }
     }
@@ -149,44 +171,64 @@ impl Core {
         self.send(&target, Bytes::from(response.to_bytes())).await;
     }
 
-    /// The timers of one branch (RFC 3261 §17.1.1.2, §17.1.2.2, §16.6 step
-    /// 11): retransmit over UDP (A, E), give up with a 408 (B, F), and stop
-    /// an INVITE that rings too long (C).
-    pub(super) async fn client_timers(self: Arc<Self>, key: ServerKey, branch: String, unreliable: bool, invite: bool) {
-        let started = Instant::now();
-        let mut interval = T1;
-        loop {
-            let wait = if unreliable { interval } else { T2 };
-            sleep(wait).await;
-            let (state, target, bytes, request) = {
-                let table = self.table();
-                let Some(b) = table.servers.get(&key).and_then(|tx| tx.branches.iter().find(|b| b.id == branch)) else {
-                    return;
-                };
-                (b.state, b.target.clone(), b.bytes.clone(), b.request.clone())
+    /// Arm a branch's next timer (RFC 3261 §17.1.1.2, §17.1.2.2, §16.6
+    /// step 11): over UDP at its retransmission interval, over a stream
+    /// every T2, to check the timeouts.
+    pub(super) fn arm(&self, timer: BranchTimer) {
+        let wait = if timer.unreliable { timer.interval } else { T2 };
+        self.timers.arm(Instant::now() + wait, timer);
+    }
+
+    /// A branch's timer fired: retransmit over UDP (A, E), give up with a
+    /// 408 (B, F), stop an INVITE that rings too long (C), or wait again.
+    pub(super) async fn on_timer(self: Arc<Self>, mut timer: BranchTimer) {
+        let elapsed = timer.started.elapsed();
+        let (key, branch, invite, unreliable) = (&timer.key, timer.branch.as_str(), timer.invite, timer.unreliable);
+        // Most branches are answered long before their first timer fires:
+        // look at the state under the lock and take out only what the
+        // timer's action needs.
+        let action = {
+            let table = self.table();
+            let Some(b) = table.servers.get(key).and_then(|tx| tx.branches.iter().find(|b| b.id == branch)) else {
+                return;
             };
-            let elapsed = started.elapsed();
-            match state {
+            match b.state {
                 BranchState::Final(_) => return,
-                BranchState::Trying if elapsed >= TIMEOUT => {
-                    return self.time_out(&key, &branch, &request).await;
-                }
+                BranchState::Trying if elapsed >= TIMEOUT => TimerAction::TimeOut(b.request(), None),
                 BranchState::Proceeding if invite && elapsed >= TIMER_C => {
-                    self.send(&target, Bytes::from(cancel_for(&request).to_bytes())).await;
-                    return self.time_out(&key, &branch, &request).await;
+                    let cancel = b.invite.as_ref().map(|invite| Bytes::from(cancel_for(invite).to_bytes()));
+                    TimerAction::TimeOut(b.request(), cancel.map(|cancel| (b.target.clone(), cancel)))
                 }
-                BranchState::Proceeding if !invite && elapsed >= TIMEOUT => {
-                    return self.time_out(&key, &branch, &request).await;
-                }
-                BranchState::Trying | BranchState::Proceeding => {
+                BranchState::Proceeding if !invite && elapsed >= TIMEOUT => TimerAction::TimeOut(b.request(), None),
+                state => {
                     let retransmit = unreliable && (state == BranchState::Trying || !invite);
-                    if retransmit && target.transport == Transport::Udp {
-                        self.send(&target, bytes).await;
+                    match &b.bytes {
+                        Some(bytes) if retransmit && b.target.transport == Transport::Udp => {
+                            TimerAction::Retransmit(b.target.clone(), bytes.clone())
+                        }
+                        _ => TimerAction::Wait,
                     }
-                    interval = if invite { interval * 2 } else { (interval * 2).min(T2) };
                 }
             }
+        };
+        match action {
+            TimerAction::TimeOut(request, cancel) => {
+                if let Some((target, cancel)) = cancel {
+                    self.send(&target, cancel).await;
+                }
+                match request {
+                    Some(request) => self.time_out(key, branch, &request).await,
+                    None => tracing::error!(%branch, "a forwarded request no longer parses; its branch is left to expire"),
+                }
+                return;
+            }
+            TimerAction::Retransmit(target, bytes) => {
+                self.send(&target, bytes).await;
+            }
+            TimerAction::Wait => {}
         }
+        timer.interval = if invite { timer.interval * 2 } else { (timer.interval * 2).min(T2) };
+        self.arm(timer);
     }
 
     async fn time_out(self: &Arc<Self>, key: &ServerKey, branch: &str, request: &sip::Request) {

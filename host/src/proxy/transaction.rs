@@ -32,35 +32,38 @@ pub const TIMER_C: Duration = Duration::from_secs(180);
 /// What identifies a server transaction (RFC 3261 §17.2.3): the top branch,
 /// its sent-by and the method, ACK matching the INVITE it acknowledges. For
 /// RFC 2543 peers without the magic cookie, the request's identity instead.
+///
+/// Kept as one string, `METHOD SP branch SP sent-by`, since the table holds
+/// tens of thousands (completed transactions wait 32 s for
+/// retransmissions) and each is also the value of its branches' entries:
+/// one allocation instead of three. Neither the method (a token) nor the
+/// sent-by contains a space, so the three parts cannot run into each other.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ServerKey {
-    branch: String,
-    sent_by: String,
-    method: String,
-}
+pub struct ServerKey(Box<str>);
 
 impl ServerKey {
     pub fn of(request: &sip::Request) -> Option<ServerKey> {
         let top = via::top(&request.headers)?;
         let method = if request.method == Method::ACK { Method::INVITE } else { request.method.clone() };
-        let branch = match top.branch() {
-            Some(b) if b.starts_with(via::MAGIC_COOKIE) => b.to_string(),
+        let sent_by = top.sent_by().to_ascii_lowercase();
+        let key = match top.branch() {
+            Some(b) if b.starts_with(via::MAGIC_COOKIE) => format!("{method} {b} {sent_by}"),
             _ => format!(
-                "2543:{}:{}:{}:{}",
+                "{method} 2543:{}:{}:{}:{} {sent_by}",
                 request.call_id().unwrap_or_default(),
                 request.from_tag().unwrap_or_default(),
                 request.cseq().map(|(n, _)| n).unwrap_or_default(),
                 request.uri
             ),
         };
-        Some(ServerKey { branch, sent_by: top.sent_by().to_ascii_lowercase(), method: method.as_str().to_string() })
+        Some(ServerKey(key.into_boxed_str()))
     }
 
     /// The key of the INVITE a CANCEL refers to (RFC 3261 §9.2).
     pub fn invite_of_cancel(cancel: &sip::Request) -> Option<ServerKey> {
-        let mut key = ServerKey::of(cancel)?;
-        key.method = Method::INVITE.as_str().to_string();
-        Some(key)
+        let key = ServerKey::of(cancel)?;
+        let (_, rest) = key.0.split_once(' ')?;
+        Some(ServerKey(format!("{} {rest}", Method::INVITE).into_boxed_str()))
     }
 }
 
@@ -76,16 +79,51 @@ pub enum BranchState {
 }
 
 /// One forwarded copy of a request.
+///
+/// What a branch keeps of its request is what its remaining work needs. A
+/// completed transaction is kept for 32 s over UDP (Timer J) to absorb
+/// retransmissions, so at thousands of requests a second the request copies
+/// are most of the proxy's memory unless they go as soon as they are done.
 pub struct Branch {
     pub id: String,
     pub target: Target,
-    /// The request as sent (with our Via), for retransmission, CANCEL and ACK.
-    pub request: sip::Request,
-    pub bytes: Bytes,
+    /// The request as sent (with our Via), for retransmission and for the
+    /// 408 of a timeout. `None` once a non-INVITE branch is final.
+    pub bytes: Option<Bytes>,
+    /// For an INVITE, the request as sent, parsed: CANCEL and ACK are built
+    /// from it for as long as the transaction lives.
+    pub invite: Option<sip::Request>,
     pub state: BranchState,
     /// A CANCEL arrived before this branch answered: RFC 3261 §9.1 lets a
     /// CANCEL go out only once a provisional response has.
     pub cancel_pending: bool,
+}
+
+impl Branch {
+    pub fn new(id: String, target: Target, request: sip::Request, bytes: Bytes) -> Branch {
+        let invite = (request.method == Method::INVITE).then_some(request);
+        Branch { id, target, bytes: Some(bytes), invite, state: BranchState::Trying, cancel_pending: false }
+    }
+
+    /// The request as sent, to answer it with a 408 when it times out.
+    pub fn request(&self) -> Option<sip::Request> {
+        if let Some(invite) = &self.invite {
+            return Some(invite.clone());
+        }
+        match sip::parse(self.bytes.as_ref()?) {
+            Ok(sip::Message::Request(request)) => Some(request),
+            _ => None,
+        }
+    }
+
+    /// Record a final response; a non-INVITE branch then needs nothing of
+    /// its request any more (a retransmitted final response is absorbed).
+    pub fn finalize(&mut self, status: u16) {
+        self.state = BranchState::Final(status);
+        if self.invite.is_none() {
+            self.bytes = None;
+        }
+    }
 }
 
 /// A request as it arrived, and what became of it.
@@ -93,11 +131,10 @@ pub struct ServerTx {
     pub method: Method,
     /// Where responses go: the request's source (RFC 3581) or its connection.
     pub reply_to: Target,
-    /// The request as the chain left it, once decided.
-    pub request: Option<sip::Request>,
-    pub origin: Origin,
-    /// Plugins that asked to see the final response.
-    pub observers: Vec<Arc<Plugin>>,
+    /// The request as the chain left it, while something still needs it:
+    /// the observers of its final response, or a CANCEL that ends an INVITE
+    /// before it was forwarded.
+    pub decided: Option<Box<Decided>>,
     /// The last provisional response sent upstream, resent on a retransmitted INVITE.
     pub provisional: Option<Bytes>,
     /// The final response sent upstream, resent on any retransmission.
@@ -111,15 +148,21 @@ pub struct ServerTx {
     pub expires: Instant,
 }
 
+/// What the chain decided about a request, for what comes after.
+pub struct Decided {
+    pub request: sip::Request,
+    pub origin: Origin,
+    /// Plugins that asked to see the final response.
+    pub observers: Vec<Arc<Plugin>>,
+}
+
 impl ServerTx {
-    pub fn new(method: Method, reply_to: Target, origin: Origin, now: Instant) -> ServerTx {
+    pub fn new(method: Method, reply_to: Target, now: Instant) -> ServerTx {
         let lifetime = if method == Method::INVITE { TIMER_C + TIMEOUT } else { TIMEOUT + TIMEOUT };
         ServerTx {
             method,
             reply_to,
-            request: None,
-            origin,
-            observers: Vec::new(),
+            decided: None,
             provisional: None,
             final_response: None,
             accepted: false,
@@ -132,6 +175,31 @@ impl ServerTx {
     /// Whether every branch has a final response.
     pub fn all_final(&self) -> bool {
         self.branches.iter().all(|b| matches!(b.state, BranchState::Final(_)))
+    }
+
+    /// Once a non-INVITE transaction has its final response and every
+    /// branch has answered, all it does until Timer J (RFC 3261 §17.2.2) is
+    /// resend that response to retransmissions: keep only that. Late
+    /// responses to its branches then find no branch and are absorbed.
+    pub fn compact_if_done(&mut self) {
+        if self.method != Method::INVITE && self.final_response.is_some() && self.all_final() {
+            self.branches = Vec::new();
+            self.provisional = None;
+            self.best = None;
+            self.decided = None;
+        }
+    }
+
+    /// How long a transaction that sent its final response is kept: Timer J
+    /// (RFC 3261 §17.2.2), 64·T1 for an unreliable transport (to absorb the
+    /// request's retransmissions), none for a reliable one. INVITE keeps
+    /// the 64·T1 of Timers H and the forwarding of retransmitted 2xx.
+    pub fn linger(&self) -> Duration {
+        if self.method == Method::INVITE || self.reply_to.transport == crate::transport::Transport::Udp {
+            TIMEOUT
+        } else {
+            Duration::ZERO
+        }
     }
 }
 
@@ -147,17 +215,15 @@ impl Table {
     /// Forget transactions whose time is up; returns how many.
     pub fn purge(&mut self, now: Instant) -> usize {
         let before = self.servers.len();
-        let branches = &mut self.branches;
-        self.servers.retain(|_, tx| {
-            let keep = tx.expires > now;
-            if !keep {
-                for b in &tx.branches {
-                    branches.remove(&b.id);
-                }
-            }
-            keep
-        });
-        before - self.servers.len()
+        self.servers.retain(|_, tx| tx.expires > now);
+        let removed = before - self.servers.len();
+        if removed > 0 {
+            // A compacted transaction no longer lists its branches: find
+            // them by the transaction they point at.
+            let servers = &self.servers;
+            self.branches.retain(|_, key| servers.contains_key(key));
+        }
+        removed
     }
 
     /// Which response wins the response context (RFC 3261 §16.7 step 6):

@@ -1,5 +1,6 @@
-//! The transport layer as the proxy core sees it: bind the listeners, receive
-//! framed messages on one channel, send to a [`Target`], shut down.
+//! The transport layer as the proxy core sees it: bind the listeners, hand
+//! each framed message to a [`Handler`] (or a channel), send to a
+//! [`Target`], shut down.
 //!
 //! Every listener and connection runs as its own task. The tasks share one
 //! [`Shared`]; the parts of it that exist only while the layer runs (the
@@ -111,9 +112,88 @@ pub(super) struct Shared {
     stopping: watch::Sender<bool>,
 }
 
+/// Takes each received message on the task that read it (a UDP socket's,
+/// a connection's), which reads nothing more until the call returns. The
+/// proxy core decides and forwards most requests right there, so a request
+/// costs no hand-off between threads; whatever has to wait (a capability
+/// that blocks, a DNS look-up) it moves to a task of its own.
+pub type Handler = Arc<dyn Fn(Inbound) + Send + Sync>;
+
+/// Where received messages go.
+#[derive(Clone)]
+pub(super) enum Sink {
+    /// Queued for a consumer task (`TransportLayer::bind`); when it falls
+    /// behind, reading stops and the kernel buffers fill.
+    Channel(mpsc::Sender<Inbound>),
+    Handler(Handler),
+}
+
+impl Sink {
+    /// `Err` once the consumer has gone: the reading task then ends.
+    pub async fn deliver(&self, inbound: Inbound) -> Result<(), Gone> {
+        match self {
+            Sink::Channel(channel) => channel.send(inbound).await.map_err(|_| Gone),
+            Sink::Handler(handler) => {
+                handler(inbound);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The consumer of received messages has gone.
+#[derive(Debug)]
+pub(super) struct Gone;
+
+/// A bound layer whose listeners are not read yet: [`Listeners::start`]
+/// says where their messages go. Splitting the two lets the consumer hold
+/// the layer (to send) before the first message arrives.
+#[must_use = "nothing is received until the listeners are started"]
+pub struct Listeners {
+    shared: Arc<Shared>,
+    udp: Vec<Arc<UdpSocket>>,
+    streams: Vec<(Transport, TcpListener)>,
+}
+
+impl fmt::Debug for Listeners {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Listeners").field("local", &self.shared.local).finish_non_exhaustive()
+    }
+}
+
+impl Listeners {
+    /// Start reading: every message goes to `handler`, on the task that read it.
+    pub fn start(self, handler: Handler) {
+        self.start_with(Sink::Handler(handler));
+    }
+
+    /// Start reading into a channel of `INBOUND_QUEUE` messages.
+    pub fn into_channel(self) -> mpsc::Receiver<Inbound> {
+        let (sender, receiver) = mpsc::channel(INBOUND_QUEUE);
+        self.start_with(Sink::Channel(sender));
+        receiver
+    }
+
+    fn start_with(self, sink: Sink) {
+        let Listeners { shared, udp, streams } = self;
+        match shared.live().as_mut() {
+            Some(live) => live.sink = Some(sink),
+            // Shut down before it started: nothing to read.
+            None => return,
+        }
+        for socket in udp {
+            shared.spawn(udp::receive(shared.clone(), socket));
+        }
+        for (transport, listener) in streams {
+            shared.spawn(stream::accept(shared.clone(), listener, transport));
+        }
+    }
+}
+
 /// What exists only while the layer runs.
 struct Live {
-    inbound: mpsc::Sender<Inbound>,
+    /// Set when the listeners start.
+    sink: Option<Sink>,
     udp: Vec<(SocketAddr, Arc<UdpSocket>)>,
     /// Each task holds a clone; `tasks_ended` sees them all dropped.
     task_alive: mpsc::Sender<()>,
@@ -133,6 +213,12 @@ impl TransportLayer {
     /// keep-alive CRLFs consumed and stream pings answered (RFC 5626 §4.4.1).
     /// TLS is set up first, so a bad certificate fails before any port is taken.
     pub async fn bind(config: &TransportConfig) -> Result<(TransportLayer, mpsc::Receiver<Inbound>), TransportError> {
+        let (layer, listeners) = TransportLayer::open(config).await?;
+        Ok((layer, listeners.into_channel()))
+    }
+
+    /// Bind every listener without reading from it yet: see [`Listeners`].
+    pub async fn open(config: &TransportConfig) -> Result<(TransportLayer, Listeners), TransportError> {
         let tls_server = if config.tls.is_empty() { None } else { Some(tls::server(config)?) };
         let tls_client = config.outbound_ca.as_deref().map(tls::client).transpose()?;
 
@@ -155,7 +241,6 @@ impl TransportLayer {
             }
         }
 
-        let (inbound, receiver) = mpsc::channel(INBOUND_QUEUE);
         let (task_alive, tasks_ended) = mpsc::channel(1);
         let shared = Arc::new(Shared {
             config: config.clone(),
@@ -170,20 +255,18 @@ impl TransportLayer {
                 socket_error: LogThrottle::new(),
             },
             local,
-            live: Mutex::new(Some(Live { inbound, udp: udp.clone(), task_alive })),
+            live: Mutex::new(Some(Live { sink: None, udp: udp.clone(), task_alive })),
             tasks_ended: tokio::sync::Mutex::new(tasks_ended),
             stopping: watch::Sender::new(false),
         });
-        for (_, socket) in udp {
-            shared.spawn(udp::receive(shared.clone(), socket));
-        }
-        for (transport, listener) in listeners {
-            shared.spawn(stream::accept(shared.clone(), listener, transport));
-        }
+        // Bound is listening: the kernel queues what arrives until the
+        // listeners start.
         for (transport, addr) in &shared.local {
             tracing::info!(%transport, %addr, "listening");
         }
-        Ok((TransportLayer { shared }, receiver))
+        let udp = udp.into_iter().map(|(_, socket)| socket).collect();
+        let listeners = Listeners { shared: shared.clone(), udp, streams: listeners };
+        Ok((TransportLayer { shared }, listeners))
     }
 
     /// The address actually bound for a transport (the first, if several),
@@ -256,9 +339,9 @@ impl Shared {
         true
     }
 
-    /// Where received messages go; `None` once shut down.
-    pub fn inbound(&self) -> Option<mpsc::Sender<Inbound>> {
-        self.live().as_ref().map(|live| live.inbound.clone())
+    /// Where received messages go; `None` once shut down (or not started).
+    pub fn inbound(&self) -> Option<Sink> {
+        self.live().as_ref().and_then(|live| live.sink.clone())
     }
 
     /// The UDP socket to send to `addr` from.

@@ -23,7 +23,7 @@ mod udp;
 
 pub use config::{LimitsConfig, ListenConfig, TlsConfig, TlsIdentity, TransportConfig};
 pub use error::TransportError;
-pub use layer::{ConnectionId, Flow, Inbound, Target, TransportLayer};
+pub use layer::{ConnectionId, Flow, Handler, Inbound, Listeners, Target, TransportLayer};
 pub use stats::TransportStats;
 
 use std::fmt;

@@ -17,11 +17,11 @@ use bytes::{Buf, BytesMut};
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 use tokio::time::{timeout, timeout_at};
 use tracing::{debug, info, warn};
 
-use super::layer::{Flow, Inbound, Shared, Target};
+use super::layer::{Flow, Inbound, Shared, Sink, Target};
 use super::stats::{add, bump};
 use super::{ConnectionId, Origin, Transport, TransportError, tls};
 use crate::sip::{Frame, ParseError, frame};
@@ -272,7 +272,7 @@ fn start<S>(
     stream: S,
     origin: Origin,
     slot: Slot,
-    inbound: mpsc::Sender<Inbound>,
+    inbound: Sink,
 ) -> Option<Arc<Connection>>
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
@@ -288,7 +288,7 @@ fn open<S>(
     stream: S,
     origin: Origin,
     slot: Slot,
-    inbound: mpsc::Sender<Inbound>,
+    inbound: Sink,
 ) -> (Arc<Connection>, impl Future<Output = ()> + Send + 'static)
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
@@ -385,7 +385,7 @@ async fn read_messages<R>(
     connection: &Connection,
     mut reader: R,
     origin: Origin,
-    inbound: mpsc::Sender<Inbound>,
+    inbound: Sink,
 ) -> Closed
 where
     R: AsyncRead + Unpin,
@@ -403,7 +403,7 @@ where
                     let bytes = buffer.split_to(length).freeze();
                     started = None;
                     let message = Inbound { bytes, origin: origin.clone(), flow: Flow::Stream(connection.id) };
-                    if inbound.send(message).await.is_err() {
+                    if inbound.deliver(message).await.is_err() {
                         return Closed::ByUs;
                     }
                 }

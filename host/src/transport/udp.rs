@@ -47,7 +47,7 @@ pub(super) async fn receive(shared: Arc<Shared>, socket: Arc<UdpSocket>) {
             origin: Origin { transport: Transport::Udp, source, tls_peer: None },
             flow: Flow::Datagram,
         };
-        if inbound.send(message).await.is_err() {
+        if inbound.deliver(message).await.is_err() {
             return;
         }
     }
