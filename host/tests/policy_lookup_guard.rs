@@ -228,7 +228,17 @@ fn logged(filter: &str, chain: &Chain, req: sip::Request) -> String {
         .with_writer(move || writer.clone())
         .with_ansi(false)
         .finish();
-    tracing::subscriber::with_default(subscriber, || drop(chain.decide(req, common::origin())));
+    tracing::subscriber::with_default(subscriber, || {
+        // tracing caches each callsite's interest globally, and a callsite
+        // that another test's thread registers while this subscriber is
+        // being set up can be left cached as "never" for it. Decide once so
+        // that every callsite of a decision is registered, rebuild the
+        // cache, then capture what a decision logs.
+        drop(chain.decide(req.clone(), common::origin()));
+        tracing::callsite::rebuild_interest_cache();
+        captured.0.lock().unwrap().clear();
+        drop(chain.decide(req, common::origin()));
+    });
     String::from_utf8(captured.0.lock().unwrap().clone()).unwrap()
 }
 
