@@ -214,10 +214,17 @@ impl Core {
         if cancelled {
             return;
         }
+        let invite = request.method == Method::INVITE;
+        let last = hops.len().saturating_sub(1);
+        let mut request = Some(request);
         let mut sends = Vec::new();
         for (index, hop) in hops.into_iter().enumerate() {
-            let copy = self.prepare(&request, origin, loop_hash, &hop, index);
-            let Some(branch) = via::top(&copy.headers).and_then(|v| v.branch().map(str::to_string)) else { continue };
+            let Some(original) = request.as_ref() else { break };
+            let branch = via::branch_for(original, loop_hash, &hop.target.addr.to_string(), index);
+            // The last hop (usually the only one) takes the request itself.
+            let copy = if index == last { request.take() } else { Some(original.clone()) };
+            let Some(copy) = copy else { break };
+            let copy = self.prepare(copy, origin, &hop, &branch);
             let bytes = Bytes::from(copy.to_bytes());
             sends.push((branch.clone(), hop.target.clone(), bytes.clone()));
             let mut table = self.table();
@@ -226,29 +233,30 @@ impl Core {
                 tx.branches.push(Branch::new(branch, hop.target, copy, bytes));
             }
         }
-        let invite = request.method == Method::INVITE;
         for (branch, target, bytes) in sends {
             if self.send(&target, bytes).await {
                 let timer = BranchTimer::new(key.clone(), branch, target.transport == Transport::Udp, invite);
                 self.arm(timer);
-            } else {
-                let failed = sip::Response::to_request(&request, 503, "Service Unavailable");
+            } else if let Some(failed) = self.unreachable(key, &branch) {
                 self.branch_response(key, &branch, failed).await;
             }
         }
     }
 
+    /// The 503 of a branch whose next hop cannot be reached, as if it came
+    /// from there (RFC 3261 §16.7 step 6 then turns it into a 500).
+    fn unreachable(&self, key: &ServerKey, branch: &str) -> Option<sip::Response> {
+        let table = self.table();
+        let sent = table.servers.get(key)?.branches.iter().find(|b| b.id == branch)?.request()?;
+        let mut failed = sip::Response::to_request(&sent, 503, "Service Unavailable");
+        via::pop_top(&mut failed.headers);
+        Some(failed)
+    }
+
     /// The copy of a request for one hop: new Request-URI, Path routes,
-    /// Max-Forwards, Record-Route and our Via.
-    fn prepare(
-        &self,
-        request: &sip::Request,
-        origin: &Origin,
-        loop_hash: &str,
-        hop: &Hop,
-        index: usize,
-    ) -> sip::Request {
-        let mut copy = request.clone();
+    /// Max-Forwards, Record-Route and our Via with `branch` (computed from
+    /// the request as it arrived, see [`via::branch_for`]).
+    fn prepare(&self, mut copy: sip::Request, origin: &Origin, hop: &Hop, branch: &str) -> sip::Request {
         if let Some(uri) = &hop.uri {
             copy.uri = uri.clone();
         }
@@ -268,8 +276,7 @@ impl Core {
             }
             let _ = copy.headers.push_front("Record-Route", outbound);
         }
-        let branch = via::branch_for(request, loop_hash, &hop.target.addr.to_string(), index);
-        let _ = copy.headers.push_front("Via", self.local.via(hop.target.transport, &branch));
+        let _ = copy.headers.push_front("Via", self.local.via(hop.target.transport, branch));
         copy
     }
 
@@ -345,7 +352,8 @@ impl Core {
         if let Decision::Forward(hops) = decision
             && let Some(hop) = hops.into_iter().next()
         {
-            let copy = self.prepare(&request, origin, &loop_hash, &hop, 0);
+            let branch = via::branch_for(&request, &loop_hash, &hop.target.addr.to_string(), 0);
+            let copy = self.prepare(request, origin, &hop, &branch);
             self.send(&hop.target, Bytes::from(copy.to_bytes())).await;
         }
     }
