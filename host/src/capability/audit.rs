@@ -63,6 +63,10 @@ struct Shared {
     durability: Durability,
     rotation: Option<Rotation>,
     log: Mutex<LogFile>,
+    /// Held across a flush's `fsync` (without `log`): a flush that returns
+    /// has synced everything written before it began, even while another
+    /// flush was already syncing.
+    syncing: Mutex<()>,
     stopping: Mutex<bool>,
     wake: Condvar,
 }
@@ -101,6 +105,7 @@ impl AuditSink {
             durability,
             rotation,
             log: Mutex::new(LogFile { file, len, pending: Vec::new(), unsynced: false, next_suffix }),
+            syncing: Mutex::new(()),
             stopping: Mutex::new(false),
             wake: Condvar::new(),
         });
@@ -205,8 +210,26 @@ impl Shared {
         }
     }
 
+    /// Writes the buffered records under the lock (a copy into the page
+    /// cache) and `fsync`s outside it. An `fsync` can take tens of
+    /// milliseconds, and batched appends are made on the proxy's I/O
+    /// threads (see `Capabilities::may_block`): they must never wait for
+    /// one. Records appended meanwhile are synced by the next flush.
     fn flush(&self) -> Result<(), CapabilityError> {
-        self.write_pending(&mut self.lock(), true)
+        let _syncing = self.syncing.lock().unwrap_or_else(PoisonError::into_inner);
+        let file = {
+            let mut log = self.lock();
+            self.write_pending(&mut log, false)?;
+            if !log.unsynced {
+                return Ok(());
+            }
+            log.unsynced = false;
+            log.file.try_clone().map_err(io_error("flush", &self.path))?
+        };
+        file.sync_data().map_err(|error| {
+            self.lock().unsynced = true;
+            io_error("write to", &self.path)(error)
+        })
     }
 
     /// Writes the buffered records and, if `sync`, `fsync`s everything
