@@ -13,6 +13,9 @@
 #                        bench/reload-under-load, so the MESSAGE is allowed
 #   kamailio_stateless   Kamailio 5.6, forward()   (bench/e2e/kamailio-stateless.cfg)
 #   kamailio_stateful    Kamailio 5.6, t_relay()   (bench/e2e/kamailio-stateful.cfg)
+# and, when PROXIES names them (bench/e2e-growth.sh does), sipwarden_1plugin
+# (identity alone) and sipwarden_2plugins (identity and lookup-guard), the
+# bundled policies that decide a MESSAGE (audit sees only REGISTER).
 # Kamailio runs `children` = nproc (the cores sipwarden's runtime uses), UDP only.
 # Then a REGISTER-with-digest benchmark: sipp registers alice (alice-secret,
 # plugins/bundle/stores/credentials.toml) REG_CALLS times at REG_RATE calls/s
@@ -28,10 +31,12 @@
 #
 # Environment: SIPWARDEN (the binary; default: `cargo build --locked
 # --release -p sipwarden` here), PORT_BASE (default 28060; loopback only:
-# proxies +0..+4, UAS +10, UAC +11, admin +20, sipp media +30/+32 (UAS)
+# proxies +0..+6, UAS +10, UAC +11, admin +20, sipp media +30/+32 (UAS)
 # and +40/+42 (UAC), sipp control sockets +50/+51), REG_RATE (default
 # RATE/10 REGISTER calls/s: each costs several MESSAGEs), REG_CALLS
-# (default CALLS/10), KEEP=1 keeps the
+# (default CALLS/10), PROXIES (the MESSAGE runs, default the four above),
+# REGISTERS (default "register_batched register_strict"; empty: none),
+# KEEP=1 keeps the
 # work directory (sipp's logs, the proxies' logs, audit files).
 #
 # Per run: CPU = utime+stime from /proc/PID/stat of the proxy's process (all
@@ -46,8 +51,11 @@
 # transmission to its 200, from sipp's message trace (microsecond stamps;
 # sipp's -trace_rtt counts whole milliseconds only). The table shows the
 # median of the rounds' CPU per transaction, the highest peak RSS, the
+# memory held per transaction ((peak RSS - RSS before sipp starts) /
+# transactions: a run is shorter than the 32 s a completed transaction is
+# kept for Timer J, so every transaction of it is held at its end), the
 # failures summed and p50/p99 over all rounds' calls; the last lines are
-# the CPU ratios. Each run also writes a line to stderr: its CPU, VmHWM,
+# the CPU ratios (when both sides ran). Each run also writes a line to stderr: its CPU, VmHWM,
 # retransmissions, the hypervisor's steal and the datagrams the kernel
 # dropped (on the proxy's socket, the UAS's, machine-wide).
 set -euo pipefail
@@ -100,7 +108,7 @@ fi
 SIPWARDEN=$(realpath "$SIPWARDEN")
 
 # Every port must be free before anything starts.
-for p in $(seq "$base" $((base + 4))) "$uas_port" "$uac_port" "$uas_media" $((uas_media + 2)) \
+for p in $(seq "$base" $((base + 6))) "$uas_port" "$uac_port" "$uas_media" $((uas_media + 2)) \
     "$uac_media" $((uac_media + 2)) "$uas_ctl" "$uac_ctl"; do
     [[ -z $(ss -Hlun "sport = :$p") ]] || { echo "e2e.sh: UDP port $p is in use (set PORT_BASE)" >&2; exit 2; }
 done
@@ -125,6 +133,10 @@ cp plugins/bundle/*.wasm plugins/bundle/*.toml "$work/plugins/"
 cp -r plugins/bundle/stores "$work/stores"
 sed -i 's|^trusted-peers = \[\]|trusted-peers = ["127.0.0.1/32"]|' "$work/plugins/identity.toml"
 grep -q '^trusted-peers = \["127.0.0.1/32"\]' "$work/plugins/identity.toml"
+# Subsets of that set: identity alone; identity and lookup-guard.
+mkdir "$work/plugins1" "$work/plugins2"
+cp "$work/plugins/identity."* "$work/plugins1/"
+cp "$work/plugins/identity."* "$work/plugins/lookup-guard."* "$work/plugins2/"
 
 cd "$work"
 sipp -sf "$repo/tests/sipp/message_uas.xml" -i 127.0.0.1 -p "$uas_port" -mp "$uas_media" -cp "$uas_ctl" \
@@ -158,6 +170,15 @@ cpu_ticks() {
     done
     echo "$total"
 }
+# VmRSS in KiB, summed over the proxy's processes.
+rss_kib() {
+    local total=0 pid kib
+    for pid in $(procs); do
+        kib=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null) || continue
+        total=$((total + ${kib:-0}))
+    done
+    echo "$total"
+}
 # VmHWM in KiB, summed over the proxy's processes.
 hwm_kib() {
     local total=0 pid kib
@@ -183,10 +204,12 @@ sock_drops() { ss -Huanm "sport = :$1" | grep -o 'skmem:([^)]*' | grep -o ',d[0-
 start_proxy() {
     local kind=$1 dir=$2 port=$3
     case $kind in
-        sipwarden_none | sipwarden_plugins | register_*)
+        sipwarden_* | register_*)
             local plugin_dir=none front durability
             case $kind in
                 sipwarden_plugins) plugin_dir=plugins ;;
+                sipwarden_1plugin) plugin_dir=plugins1 ;;
+                sipwarden_2plugins) plugin_dir=plugins2 ;;
                 register_*) plugin_dir=bundle ;;
             esac
             if [[ $kind == register_* ]]; then
@@ -264,6 +287,8 @@ run() {
         kamailio_stateless) port=$((base + 2)) ;;
         kamailio_stateful) port=$((base + 3)) ;;
         register_*) port=$((base + 4)) ;;
+        sipwarden_1plugin) port=$((base + 5)) ;;
+        sipwarden_2plugins) port=$((base + 6)) ;;
     esac
     if [[ $kind == register_* ]]; then
         n=$reg_calls r=$reg_rate scenario=$repo/bench/e2e/register_auth.xml
@@ -276,6 +301,8 @@ run() {
     read -r busy0 steal0 < <(machine_ticks)
     local rcvbuf0 uas_drops0
     rcvbuf0=$(rcvbuf_errors) uas_drops0=$(sock_drops "$uas_port")
+    local rss0
+    rss0=$(rss_kib)
     t0=$(date +%s%N)
     before=$(cpu_ticks)
     (cd "$dir" && sipp "127.0.0.1:$port" -sf "$scenario" -i 127.0.0.1 -p "$uac_port" \
@@ -324,17 +351,29 @@ run() {
     local lost=$((n - success))
     local cpu_us="?"
     ((success > 0)) && cpu_us=$(awk -v t=$((after - before)) -v tck="$tck" -v s="$success" 'BEGIN { printf "%.1f", t * 1e6 / tck / s }')
-    echo "$kind $cpu_us $rss $n $success $lost" >>"$work/results"
-    printf "round %d %-20s %6d calls at %5d/s in %s: CPU %6.2f s, %7s µs/call, VmHWM %6.1f MiB, ok %d, failed %d (FailedCall %d), retransmissions %d; %s; %s\n" \
+    local held="?"
+    ((success > 0)) && held=$(awk -v a="$rss" -v b="$rss0" -v s="$success" 'BEGIN { printf "%.0f", (a - b) * 1024 / s }')
+    echo "$kind $cpu_us $rss $n $success $lost $held" >>"$work/results"
+    printf "round %d %-20s %6d calls at %5d/s in %s: CPU %6.2f s, %7s µs/call, VmHWM %6.1f MiB (VmRSS before %.1f MiB: %s B per transaction held), ok %d, failed %d (FailedCall %d), retransmissions %d; %s; %s\n" \
         "$round" "$kind" "$n" "$r" "$elapsed" "$(awk -v t=$((after - before)) -v tck="$tck" 'BEGIN { print t / tck }')" \
-        "$cpu_us" "$(awk -v k="$rss" 'BEGIN { print k / 1024 }')" "$success" "$lost" "$failed" "$retrans" "$others" "$drops" >&2
+        "$cpu_us" "$(awk -v k="$rss" 'BEGIN { print k / 1024 }')" "$(awk -v k="$rss0" 'BEGIN { print k / 1024 }')" "$held" \
+        "$success" "$lost" "$failed" "$retrans" "$others" "$drops" >&2
     if ((lost > 0)); then
         tail -n 5 "$dir/proxy.log" | sed "s|^|    $kind proxy.log: |" >&2
     fi
 }
 
-proxies=(sipwarden_none sipwarden_plugins kamailio_stateless kamailio_stateful)
-registers=(register_batched register_strict)
+read -r -a proxies <<<"${PROXIES-sipwarden_none sipwarden_plugins kamailio_stateless kamailio_stateful}"
+read -r -a registers <<<"${REGISTERS-register_batched register_strict}"
+for kind in "${proxies[@]}"; do
+    case $kind in
+        sipwarden_none | sipwarden_1plugin | sipwarden_2plugins | sipwarden_plugins | kamailio_stateless | kamailio_stateful) ;;
+        *) echo "e2e.sh: unknown proxy in PROXIES: $kind" >&2; exit 2 ;;
+    esac
+done
+for kind in "${registers[@]}"; do
+    [[ $kind == register_batched || $kind == register_strict ]] || { echo "e2e.sh: unknown run in REGISTERS: $kind" >&2; exit 2; }
+done
 echo "e2e.sh: $rounds rounds; MESSAGE $calls per proxy per round at $rate/s; REGISTER $reg_calls at $reg_rate/s; $children cores; work in $work ($(df -T "$work" | awk 'NR == 2 { print $2 }'))" >&2
 start=$(date +%s)
 for round in $(seq "$rounds"); do
@@ -344,18 +383,20 @@ done
 # summary KIND RATE LABEL: one table row over the rounds.
 summary() {
     local kind=$1 r=$2 label=$3 w=${4:-19}
-    local cpu rss n failed p50 p99 times=$work/$kind.times count
+    local cpu rss n failed p50 p99 times=$work/$kind.times count held
+    grep -q "^$kind " "$work/results" 2>/dev/null || return 0
     cpu=$(awk -v k="$kind" '$1 == k { print $2 }' "$work/results" | sort -n | awk '
         { v[NR] = $1 } END { if (NR % 2) printf "%.1f", v[(NR + 1) / 2]; else printf "%.1f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
     rss=$(awk -v k="$kind" '$1 == k && $3 > m { m = $3 } END { printf "%.1f", m / 1024 }' "$work/results")
     n=$(awk -v k="$kind" '$1 == k { s += $4 } END { print s }' "$work/results")
+    held=$(awk -v k="$kind" '$1 == k { v[++c] = $7 } END { m = v[1]; for (i = 2; i <= c; i++) if (v[i] > m) m = v[i]; print m }' "$work/results")
     failed=$(awk -v k="$kind" '$1 == k { s += $6 } END { print s }' "$work/results")
     sort -n -o "$times" "$times"
     count=$(wc -l <"$times")
     p50=$(awk -v n="$count" 'NR == int(n * 0.50 + 0.999) { print; exit }' "$times")
     p99=$(awk -v n="$count" 'NR == int(n * 0.99 + 0.999) { print; exit }' "$times")
-    printf "| %-44s | %5d/s | %6d | %*s | %12s | %6d | %8s ms | %8s ms |\n" \
-        "$label" "$r" "$n" "$w" "$cpu" "$rss" "$failed" "${p50:-?}" "${p99:-?}"
+    printf "| %-44s | %5d/s | %6d | %*s | %12s | %10s | %6d | %8s ms | %8s ms |\n" \
+        "$label" "$r" "$n" "$w" "$cpu" "$rss" "$held" "$failed" "${p50:-?}" "${p99:-?}"
 }
 cpu_of() { awk -v k="$1" '$1 == k { print $2 }' "$work/results" | sort -n | awk '
     { v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -363,20 +404,30 @@ cpu_of() { awk -v k="$1" '$1 == k { print $2 }' "$work/results" | sort -n | awk 
 echo
 echo "MESSAGE through each proxy to a sipp UAS ($rounds rounds, $calls per proxy per round, $children cores, Kamailio children=$children)"
 echo
-echo "| proxy                                        |    rate |  calls | CPU/txn µs (median) | peak RSS MiB | failed |         p50 |         p99 |"
-echo "|----------------------------------------------|---------|--------|---------------------|--------------|--------|-------------|-------------|"
+echo "| proxy                                        |    rate |  calls | CPU/txn µs (median) | peak RSS MiB | B/txn held | failed |         p50 |         p99 |"
+echo "|----------------------------------------------|---------|--------|---------------------|--------------|------------|--------|-------------|-------------|"
 summary sipwarden_none "$rate" "sipwarden, upstream mode, no plugins"
+summary sipwarden_1plugin "$rate" "sipwarden, upstream mode, identity alone"
+summary sipwarden_2plugins "$rate" "sipwarden, upstream, identity + lookup-guard"
 summary sipwarden_plugins "$rate" "sipwarden, upstream mode, 4 bundled policies"
 summary kamailio_stateless "$rate" "Kamailio $(kamailio -v | awk 'NR == 1 { print $3 }') stateless forward()"
 summary kamailio_stateful "$rate" "Kamailio $(kamailio -v | awk 'NR == 1 { print $3 }') stateful t_relay()"
-echo
-echo "REGISTER with digest (401, then 200) to sipwarden's registrar through the 4 bundled policies (identity, audit); CPU per REGISTER transaction pair"
-echo
-echo "| sipwarden registrar                          |    rate |  calls | CPU/pair µs (median) | peak RSS MiB | failed |         p50 |         p99 |"
-echo "|----------------------------------------------|---------|--------|----------------------|--------------|--------|-------------|-------------|"
-summary register_batched "$reg_rate" "[audit] durability = \"batched\"" 20
-summary register_strict "$reg_rate" "[audit] durability = \"strict\"" 20
+if ((${#registers[@]})); then
+    echo
+    echo "REGISTER with digest (401, then 200) to sipwarden's registrar through the 4 bundled policies (identity, audit); CPU per REGISTER transaction pair"
+    echo
+    echo "| sipwarden registrar                          |    rate |  calls | CPU/pair µs (median) | peak RSS MiB | B/txn held | failed |         p50 |         p99 |"
+    echo "|----------------------------------------------|---------|--------|----------------------|--------------|------------|--------|-------------|-------------|"
+    summary register_batched "$reg_rate" "[audit] durability = \"batched\"" 20
+    summary register_strict "$reg_rate" "[audit] durability = \"strict\"" 20
+fi
 echo
 echo "e2e.sh: $(($(date +%s) - start)) s of runs"
-awk -v a="$(cpu_of sipwarden_plugins)" -v b="$(cpu_of kamailio_stateless)" 'BEGIN { printf "ratio cpu_per_txn sipwarden_plugins/kamailio_stateless: %.2f\n", a / b }'
-awk -v a="$(cpu_of sipwarden_none)" -v b="$(cpu_of kamailio_stateless)" 'BEGIN { printf "ratio cpu_per_txn sipwarden_none/kamailio_stateless: %.2f\n", a / b }'
+ratio() {
+    local a b
+    a=$(cpu_of "$1") b=$(cpu_of "$2")
+    [[ -n $a && -n $b && $a != "?" && $b != "?" ]] || return 0
+    awk -v a="$a" -v b="$b" -v name="$1/$2" 'BEGIN { printf "ratio cpu_per_txn %s: %.2f\n", name, a / b }'
+}
+ratio sipwarden_plugins kamailio_stateless
+ratio sipwarden_none kamailio_stateless

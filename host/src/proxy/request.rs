@@ -333,7 +333,8 @@ impl Core {
         if undecided {
             // Cancelled while the chain was still deciding: nothing went out,
             // so the INVITE ends here (RFC 3261 §9.2).
-            let invite = self.table().servers.get(&invite_key).and_then(|tx| Some(tx.decided.as_ref()?.request.clone()));
+            let invite =
+                self.table().servers.get(&invite_key).and_then(|tx| Some(tx.decided.as_ref()?.request.clone()));
             if let Some(invite) = invite {
                 let terminated = sip::Response::to_request(&invite, 487, "Request Terminated");
                 self.finish(&invite_key, terminated).await;

@@ -101,9 +101,9 @@ impl Core {
                     // A 2xx or 6xx ends the other branches of an INVITE.
                     for other in tx.branches.iter_mut().filter(|o| o.id != branch) {
                         match (other.state, &other.invite) {
-                            (BranchState::Proceeding, Some(request)) => actions
-                                .sends
-                                .push((other.target.clone(), Bytes::from(cancel_for(request).to_bytes()))),
+                            (BranchState::Proceeding, Some(request)) => {
+                                actions.sends.push((other.target.clone(), Bytes::from(cancel_for(request).to_bytes())))
+                            }
                             (BranchState::Trying, Some(_)) => other.cancel_pending = true,
                             _ => {}
                         }
@@ -218,7 +218,9 @@ impl Core {
                 }
                 match request {
                     Some(request) => self.time_out(key, branch, &request).await,
-                    None => tracing::error!(%branch, "a forwarded request no longer parses; its branch is left to expire"),
+                    None => {
+                        tracing::error!(%branch, "a forwarded request no longer parses; its branch is left to expire")
+                    }
                 }
                 return;
             }

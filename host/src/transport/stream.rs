@@ -267,13 +267,7 @@ async fn connect(shared: &Arc<Shared>, target: &Target) -> Result<Arc<Connection
 
 /// Registers an outbound connection and starts its reading task; `None` if
 /// the layer has shut down meanwhile.
-fn start<S>(
-    shared: &Arc<Shared>,
-    stream: S,
-    origin: Origin,
-    slot: Slot,
-    inbound: Sink,
-) -> Option<Arc<Connection>>
+fn start<S>(shared: &Arc<Shared>, stream: S, origin: Origin, slot: Slot, inbound: Sink) -> Option<Arc<Connection>>
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
