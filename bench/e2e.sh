@@ -170,20 +170,11 @@ cpu_ticks() {
     done
     echo "$total"
 }
-# VmRSS in KiB, summed over the proxy's processes.
-rss_kib() {
-    local total=0 pid kib
+# A /proc/PID/status field in KiB (VmRSS, VmHWM), summed over the proxy's processes.
+status_kib() {
+    local field=$1 total=0 pid kib
     for pid in $(procs); do
-        kib=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null) || continue
-        total=$((total + ${kib:-0}))
-    done
-    echo "$total"
-}
-# VmHWM in KiB, summed over the proxy's processes.
-hwm_kib() {
-    local total=0 pid kib
-    for pid in $(procs); do
-        kib=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status" 2>/dev/null) || continue
+        kib=$(awk -v f="$field:" '$1 == f { print $2 }' "/proc/$pid/status" 2>/dev/null) || continue
         total=$((total + ${kib:-0}))
     done
     echo "$total"
@@ -275,7 +266,7 @@ stop_proxy() {
 }
 
 # run KIND ROUND: one run against a fresh proxy; appends a line of figures
-# to results (kind cpu_us rss_kib calls success failed) and the response
+# to results (kind cpu_us rss_kib calls success failed held_bytes) and the response
 # times (ms) to KIND.times.
 run() {
     local kind=$1 round=$2 port n r scenario
@@ -302,7 +293,7 @@ run() {
     local rcvbuf0 uas_drops0
     rcvbuf0=$(rcvbuf_errors) uas_drops0=$(sock_drops "$uas_port")
     local rss0
-    rss0=$(rss_kib)
+    rss0=$(status_kib VmRSS)
     t0=$(date +%s%N)
     before=$(cpu_ticks)
     (cd "$dir" && sipp "127.0.0.1:$port" -sf "$scenario" -i 127.0.0.1 -p "$uac_port" \
@@ -314,7 +305,7 @@ run() {
     t1=$(date +%s%N)
     read -r busy1 steal1 < <(machine_ticks)
     local rss drops
-    rss=$(hwm_kib)
+    rss=$(status_kib VmHWM)
     drops="UDP drops: proxy $(sock_drops "$port"), UAS $(($(sock_drops "$uas_port") - uas_drops0)), machine $(($(rcvbuf_errors) - rcvbuf0))"
     stop_proxy
     local success failed retrans elapsed
@@ -425,8 +416,8 @@ echo
 echo "e2e.sh: $(($(date +%s) - start)) s of runs"
 ratio() {
     local a b
+    grep -q "^$1 " "$work/results" && grep -q "^$2 " "$work/results" || return 0
     a=$(cpu_of "$1") b=$(cpu_of "$2")
-    [[ -n $a && -n $b && $a != "?" && $b != "?" ]] || return 0
     awk -v a="$a" -v b="$b" -v name="$1/$2" 'BEGIN { printf "ratio cpu_per_txn %s: %.2f\n", name, a / b }'
 }
 ratio sipwarden_plugins kamailio_stateless
