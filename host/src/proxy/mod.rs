@@ -1,11 +1,14 @@
 //! The SIP proxy: a transaction-stateful RFC 3261 §16 proxy that runs the
 //! policy chain on every new request.
 //!
-//! Reading order: this file (the pipeline: receive, classify, dispatch),
+//! Reading order: this file (the pipeline: receive, classify, dispatch,
+//! and why a message is handled on the task that read it),
 //! `request.rs` (a request from arrival to forwarding or answer),
-//! `response.rs` (responses back through the response context),
-//! `route.rs` (where a request goes), `transaction.rs` (state), `via.rs`
-//! (the Via header and branches), `outcomes.rs` (what the admin API counts).
+//! `response.rs` (responses back through the response context, and the
+//! branches' timers), `timers.rs` (the one queue those timers wait in),
+//! `route.rs` (where a request goes), `transaction.rs` (state, and what a
+//! completed transaction keeps), `via.rs` (the Via header and branches),
+//! `outcomes.rs` (what the admin API counts).
 
 mod outcomes;
 mod request;
