@@ -49,7 +49,10 @@ impl Core {
             let mut table = self.table();
             match table.servers.get(&key) {
                 Some(tx) => Arrival::Retransmission(tx.final_response.clone().or_else(|| tx.provisional.clone())),
-                None if table.servers.len() >= self.options.max_transactions => Arrival::Overloaded,
+                None if let Some(done) = table.completed.get(&key) => {
+                    Arrival::Retransmission(Some(done.response.clone()))
+                }
+                None if table.len() >= self.options.max_transactions => Arrival::Overloaded,
                 None => {
                     let tx = ServerTx::new(request.method.clone(), reply_to.clone(), Instant::now());
                     table.servers.insert(key.clone(), tx);
@@ -195,9 +198,7 @@ impl Core {
             tx.reply_to.clone()
         };
         self.observe(key, response).await;
-        if let Some(tx) = self.table().servers.get_mut(key) {
-            tx.compact_if_done();
-        }
+        self.table().complete_if_done(key);
         self.send(&target, bytes).await;
     }
 

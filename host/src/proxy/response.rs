@@ -145,7 +145,7 @@ impl Core {
             if actions.finished.is_none() {
                 // A late branch of a finished transaction (a fork that
                 // answered after another's 2xx): maybe the last one.
-                tx.compact_if_done();
+                table.complete_if_done(key);
             }
             actions
         };
@@ -154,9 +154,7 @@ impl Core {
         }
         if let Some((response, target, bytes)) = actions.finished {
             self.observe(key, response).await;
-            if let Some(tx) = self.table().servers.get_mut(key) {
-                tx.compact_if_done();
-            }
+            self.table().complete_if_done(key);
             self.send(&target, bytes).await;
         }
     }
@@ -188,8 +186,9 @@ impl Core {
         // look at the state under the lock and take out only what the
         // timer's action needs.
         let action = {
-            let table = self.table();
-            let Some(b) = table.servers.get(key).and_then(|tx| tx.branches.iter().find(|b| b.id == branch)) else {
+            let mut table = self.table();
+            let tx = table.servers.get_mut(key);
+            let Some(b) = tx.and_then(|tx| tx.branches.iter_mut().find(|b| b.id == branch)) else {
                 return;
             };
             match b.state {
@@ -204,7 +203,9 @@ impl Core {
                     let retransmit = unreliable && (state == BranchState::Trying || !invite);
                     match &b.bytes {
                         Some(bytes) if retransmit && b.target.transport == Transport::Udp => {
-                            TimerAction::Retransmit(b.target.clone(), bytes.clone())
+                            let action = TimerAction::Retransmit(b.target.clone(), bytes.clone());
+                            b.retransmitted = true;
+                            action
                         }
                         _ => TimerAction::Wait,
                     }

@@ -97,12 +97,23 @@ pub struct Branch {
     /// A CANCEL arrived before this branch answered: RFC 3261 §9.1 lets a
     /// CANCEL go out only once a provisional response has.
     pub cancel_pending: bool,
+    /// The request was sent more than once (UDP, Timers A and E), so the
+    /// next hop may answer more than once.
+    pub retransmitted: bool,
 }
 
 impl Branch {
     pub fn new(id: String, target: Target, request: sip::Request, bytes: Bytes) -> Branch {
         let invite = (request.method == Method::INVITE).then_some(request);
-        Branch { id, target, bytes: Some(bytes), invite, state: BranchState::Trying, cancel_pending: false }
+        Branch {
+            id,
+            target,
+            bytes: Some(bytes),
+            invite,
+            state: BranchState::Trying,
+            cancel_pending: false,
+            retransmitted: false,
+        }
     }
 
     /// The request as sent, to answer it with a 408 when it times out.
@@ -177,17 +188,11 @@ impl ServerTx {
         self.branches.iter().all(|b| matches!(b.state, BranchState::Final(_)))
     }
 
-    /// Once a non-INVITE transaction has its final response and every
-    /// branch has answered, all it does until Timer J (RFC 3261 §17.2.2) is
-    /// resend that response to retransmissions: keep only that. Late
-    /// responses to its branches then find no branch and are absorbed.
-    pub fn compact_if_done(&mut self) {
-        if self.method != Method::INVITE && self.final_response.is_some() && self.all_final() {
-            self.branches = Vec::new();
-            self.provisional = None;
-            self.best = None;
-            self.decided = None;
-        }
+    /// Whether all that is left of the transaction is to answer
+    /// retransmissions of its request: a non-INVITE transaction with its
+    /// final response sent and every branch answered.
+    pub fn is_done(&self) -> bool {
+        self.method != Method::INVITE && self.final_response.is_some() && self.all_final()
     }
 
     /// How long a transaction that sent its final response is kept: Timer J
@@ -203,25 +208,64 @@ impl ServerTx {
     }
 }
 
-/// Every transaction in flight.
+/// A finished non-INVITE server transaction (RFC 3261 §17.2.2, Completed):
+/// until Timer J it answers retransmissions of its request with its final
+/// response, to the retransmission's own source. Nothing else of it is
+/// kept: at thousands of requests a second these are most of the table.
+pub struct Completed {
+    pub response: Bytes,
+    pub expires: Instant,
+}
+
+/// Every transaction in flight, and the finished ones still absorbing
+/// retransmissions.
 #[derive(Default)]
 pub struct Table {
     pub servers: HashMap<ServerKey, ServerTx>,
+    pub completed: HashMap<ServerKey, Completed>,
     /// Branch id → the server transaction it belongs to.
     pub branches: HashMap<String, ServerKey>,
 }
 
 impl Table {
+    /// Transactions held, in flight or completed: what `max_transactions`
+    /// bounds.
+    pub fn len(&self) -> usize {
+        self.servers.len() + self.completed.len()
+    }
+
+    /// Move a transaction that [`ServerTx::is_done`] to `completed`.
+    ///
+    /// Its branches are forgotten, except those whose request was
+    /// retransmitted: only their next hop may still answer again, and that
+    /// answer is absorbed (it finds the branch, and no transaction in
+    /// flight). A late answer to a forgotten branch is forwarded statelessly
+    /// (RFC 3261 §16.7 step 1), which for a branch sent once means a
+    /// next hop that answered one request twice.
+    pub fn complete_if_done(&mut self, key: &ServerKey) {
+        if !self.servers.get(key).is_some_and(ServerTx::is_done) {
+            return;
+        }
+        let Some((key, tx)) = self.servers.remove_entry(key) else { return };
+        for branch in tx.branches.iter().filter(|b| !b.retransmitted) {
+            self.branches.remove(&branch.id);
+        }
+        if let Some(response) = tx.final_response {
+            self.completed.insert(key, Completed { response, expires: tx.expires });
+        }
+    }
+
     /// Forget transactions whose time is up; returns how many.
     pub fn purge(&mut self, now: Instant) -> usize {
-        let before = self.servers.len();
+        let before = self.len();
         self.servers.retain(|_, tx| tx.expires > now);
-        let removed = before - self.servers.len();
+        self.completed.retain(|_, tx| tx.expires > now);
+        let removed = before - self.len();
         if removed > 0 {
-            // A compacted transaction no longer lists its branches: find
+            // A completed transaction no longer lists its branches: find
             // them by the transaction they point at.
-            let servers = &self.servers;
-            self.branches.retain(|_, key| servers.contains_key(key));
+            let (servers, completed) = (&self.servers, &self.completed);
+            self.branches.retain(|_, key| servers.contains_key(key) || completed.contains_key(key));
         }
         removed
     }
@@ -246,6 +290,79 @@ mod tests {
 
     fn response(status: u16) -> sip::Response {
         sip::Response { status, reason: String::new(), headers: sip::Headers::new(), body: Vec::new() }
+    }
+
+    fn message(branch: &str) -> sip::Request {
+        let text = format!(
+            "MESSAGE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch={branch}\r\n\
+             From: <sip:alice@example.com>;tag=1\r\nTo: <sip:bob@example.com>\r\nCall-ID: c\r\n\
+             CSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n"
+        );
+        match sip::parse(text.as_bytes()) {
+            Ok(sip::Message::Request(request)) => request,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn target() -> Target {
+        Target {
+            transport: crate::transport::Transport::Udp,
+            addr: "192.0.2.1:5060".parse().unwrap(),
+            flow: None,
+            server_name: None,
+        }
+    }
+
+    /// A finished MESSAGE keeps only its response for retransmissions; of
+    /// its branches only one whose request was retransmitted stays
+    /// findable, and purging at Timer J forgets both.
+    #[test]
+    fn a_finished_transaction_keeps_its_response_and_its_retransmitted_branches() {
+        let request = message("z9hG4bK-a");
+        let key = ServerKey::of(&request).unwrap();
+        let now = Instant::now();
+        let mut table = Table::default();
+        let mut tx = ServerTx::new(Method::MESSAGE, target(), now);
+        for (id, retransmitted) in [("z9hG4bK-b1", false), ("z9hG4bK-b2", true)] {
+            let mut branch = Branch::new(id.into(), target(), request.clone(), Bytes::from_static(b"sent"));
+            branch.finalize(200);
+            branch.retransmitted = retransmitted;
+            assert!(branch.bytes.is_none() && branch.invite.is_none(), "a final non-INVITE branch keeps nothing");
+            table.branches.insert(id.into(), key.clone());
+            tx.branches.push(branch);
+        }
+        table.servers.insert(key.clone(), tx);
+
+        // Not done until the final response went upstream.
+        table.complete_if_done(&key);
+        assert!(table.completed.is_empty());
+        let tx = table.servers.get_mut(&key).unwrap();
+        tx.final_response = Some(Bytes::from_static(b"SIP/2.0 200 OK"));
+        tx.expires = now + TIMEOUT;
+        table.complete_if_done(&key);
+
+        assert!(table.servers.is_empty());
+        assert_eq!(table.completed[&key].response, Bytes::from_static(b"SIP/2.0 200 OK"));
+        assert_eq!(table.branches.keys().collect::<Vec<_>>(), ["z9hG4bK-b2"]);
+        assert_eq!(table.len(), 1);
+
+        assert_eq!(table.purge(now + TIMEOUT / 2), 0);
+        assert_eq!(table.purge(now + TIMEOUT), 1);
+        assert!(table.completed.is_empty() && table.branches.is_empty());
+    }
+
+    /// INVITE transactions stay whole: CANCEL, ACK and 2xx forwarding need them.
+    #[test]
+    fn an_invite_is_never_moved_to_completed() {
+        let mut invite = message("z9hG4bK-i");
+        invite.method = Method::INVITE;
+        let key = ServerKey::of(&invite).unwrap();
+        let mut table = Table::default();
+        let mut tx = ServerTx::new(Method::INVITE, target(), Instant::now());
+        tx.final_response = Some(Bytes::from_static(b"SIP/2.0 486 Busy Here"));
+        table.servers.insert(key.clone(), tx);
+        table.complete_if_done(&key);
+        assert!(table.servers.contains_key(&key) && table.completed.is_empty());
     }
 
     #[test]
