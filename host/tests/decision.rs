@@ -373,7 +373,7 @@ fn jsonrpc_calls_are_answered_by_id_and_malformed_ones_refused() {
     let call = |id: Value, method: &str, params: Value| json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
     client.send(&call(json!(7), "decide", params(&register("rpc-1", 1, None))));
     client.send(&call(json!("eight"), "decide", params("OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-o\r\nFrom: <sip:a@127.0.0.1>;tag=o\r\nTo: <sip:127.0.0.1>\r\nCall-ID: o1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")));
-    let mut answers = vec![client.receive().unwrap(), client.receive().unwrap()];
+    let mut answers = [client.receive().unwrap(), client.receive().unwrap()];
     answers.sort_by_key(|a| a["id"].is_string());
     assert_eq!(answers[0]["id"], json!(7));
     assert_eq!(answers[0]["result"]["status"], 401, "{:?}", answers[0]);
