@@ -400,6 +400,7 @@ mod tests {
         assert_eq!(c.listen.udp, vec!["127.0.0.1:5060".parse().unwrap()]);
         assert_eq!(c.listen.tls, vec!["127.0.0.1:5061".parse().unwrap()]);
         assert!(c.registrar.is_some() && c.upstream.is_none());
+        assert_eq!(c.admin.map(|a| a.listen), Some("127.0.0.1:9090".parse().unwrap()));
     }
 
     #[test]

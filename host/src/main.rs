@@ -26,9 +26,13 @@ use sipwarden::transport::{Origin, Transport};
 #[derive(Parser)]
 #[command(name = "sipwarden", version, about = "A WebAssembly policy-plugin host for SIP proxies")]
 struct Cli {
-    /// Log filter (tracing's EnvFilter syntax), e.g. `info` or `sipwarden=debug`.
-    #[arg(long, global = true, env = "SIPWARDEN_LOG", default_value = "warn")]
-    log: String,
+    /// Log filter (tracing's EnvFilter syntax), e.g. `info` or
+    /// `sipwarden=debug`. Default for `serve`: `warn,sipwarden=info,
+    /// sipwarden::plugin=warn`, so that it says at start-up where it listens
+    /// and what it loaded, but not the lines plugins write per request;
+    /// `warn` for the other commands.
+    #[arg(long, global = true, env = "SIPWARDEN_LOG")]
+    log: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -109,14 +113,25 @@ struct Exit {
     error: anyhow::Error,
 }
 
+/// `serve`'s log filter when none is given: its own events at info (what it
+/// loaded, every address it listens on, reloads), plugins' lines only from
+/// warn, since a peer can make a policy write one per request.
+const SERVE_LOG: &str = "warn,sipwarden=info,sipwarden::plugin=warn";
+
 fn exit(code: u8) -> impl FnOnce(anyhow::Error) -> Exit {
     move |error| Exit { code, error }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter =
-        tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let default = if matches!(cli.command, Command::Serve(_)) { SERVE_LOG } else { "warn" };
+    let filter = match tracing_subscriber::EnvFilter::try_new(cli.log.as_deref().unwrap_or(default)) {
+        Ok(filter) => filter,
+        Err(error) => {
+            eprintln!("sipwarden: --log (or SIPWARDEN_LOG): {error}");
+            return ExitCode::from(2);
+        }
+    };
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 
     let result = match cli.command {
