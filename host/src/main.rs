@@ -142,10 +142,29 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Exit { code, error }) => {
-            eprintln!("sipwarden: {error:#}");
+            eprintln!("sipwarden: {}", said_once(&error));
             ExitCode::from(code)
         }
     }
+}
+
+/// An error and its causes on one line, each said once. sipwarden's errors
+/// name their cause in their own message (so that a log line of one alone
+/// is whole) and also return it as their `source`; a cause whose text the
+/// line already holds is not repeated.
+fn said_once(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 fn check(args: CheckArgs) -> Result<(), Exit> {

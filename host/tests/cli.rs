@@ -1,4 +1,4 @@
-//! `sipwarden check` and `sipwarden eval`, run as the plugin author runs them.
+//! `sipwarden check`, `eval` and `serve`'s start-up errors, run as the plugin author and the operator run them.
 
 mod common;
 
@@ -201,4 +201,26 @@ fn help_and_usage_errors() {
     }
     let out = sipwarden(&["eval"], None);
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// An error names its cause once, however many layers carried it: a store
+/// that cannot be read, and a log filter that does not parse.
+#[test]
+fn errors_say_their_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let absent = dir.path().join("absent.toml");
+    let config = write(
+        dir.path(),
+        "sipwarden.toml",
+        format!("[plugins]\ndir = {:?}\n[directory]\nfile = {:?}\n", dir.path(), absent).as_bytes(),
+    );
+    let out = sipwarden(&["serve", "--config", config.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(3));
+    let err = text(&out.stderr);
+    assert!(err.contains("absent.toml"), "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+
+    let out = sipwarden(&["--log", "sipwarden=[", "check", dir.path().to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).starts_with("sipwarden: --log (or SIPWARDEN_LOG): "), "{}", text(&out.stderr));
 }
