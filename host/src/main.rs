@@ -27,10 +27,10 @@ use sipwarden::transport::{Origin, Transport};
 #[command(name = "sipwarden", version, about = "A WebAssembly policy-plugin host for SIP proxies")]
 struct Cli {
     /// Log filter (tracing's EnvFilter syntax), e.g. `info` or
-    /// `sipwarden=debug`. Default for `serve`: `warn,sipwarden=info,
-    /// sipwarden::plugin=warn`, so that it says at start-up where it listens
-    /// and what it loaded, but not the lines plugins write per request;
-    /// `warn` for the other commands.
+    /// `sipwarden=debug`. Default for `serve`:
+    /// `warn,sipwarden=info,sipwarden::plugin=warn` (where it listens and
+    /// what it loaded, not the lines plugins write per request); `warn` for
+    /// the other commands.
     #[arg(long, global = true, env = "SIPWARDEN_LOG")]
     log: Option<String>,
     #[command(subcommand)]
