@@ -79,7 +79,9 @@ struct EvalArgs {
     /// A plugin file; repeat for a chain (a `NAME.toml` beside it is its manifest).
     #[arg(long)]
     plugin: Vec<PathBuf>,
-    /// The sipwarden configuration (capabilities: audit, directory, credentials).
+    /// The sipwarden configuration (capabilities: audit, directory,
+    /// credentials). Without it: the embedded default's demo stores when
+    /// they are found (`plugins/bundle/stores`, from the repository root).
     #[arg(long)]
     config: Option<PathBuf>,
     /// The transport the message is taken to have arrived over.
@@ -111,6 +113,24 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Exit {
     code: u8,
     error: anyhow::Error,
+}
+
+/// What `eval` runs with when no `--config` is given: the stores of `serve`'s
+/// embedded default (the demo directory and credentials under
+/// `plugins/bundle/stores`, paths relative to where it is started) where
+/// they exist, so that from the repository root the bundled policies decide
+/// as `sipwarden serve` would; no stores elsewhere. Never its audit file:
+/// `eval` shows the records instead of writing them.
+fn embedded_stores() -> Config {
+    let embedded = Config::embedded_default();
+    let exists = |path: &std::path::Path| path.is_file();
+    Config {
+        directory: embedded
+            .directory
+            .filter(|d| !matches!(d, sipwarden::config::DirectoryConfig::File(path) if !exists(path))),
+        credentials: embedded.credentials.filter(|c| exists(&c.file)),
+        ..Config::default()
+    }
 }
 
 /// `serve`'s log filter when none is given: its own events at info (what it
@@ -268,7 +288,7 @@ fn eval(args: EvalArgs) -> Result<(), Exit> {
 
     let config = match &args.config {
         Some(path) => Config::load(path).map_err(|e| exit(3)(e.into()))?,
-        None => Config::default(),
+        None => embedded_stores(),
     };
     let (capabilities, recorder) = config.capabilities_for_eval().map_err(|e| exit(3)(e.into()))?;
     let engine = Engine::new(&EngineOptions::default(), capabilities).map_err(|e| exit(1)(e.into()))?;

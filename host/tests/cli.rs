@@ -224,3 +224,32 @@ fn errors_say_their_cause_once() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).starts_with("sipwarden: --log (or SIPWARDEN_LOG): "), "{}", text(&out.stderr));
 }
+
+/// Without `--config`, `eval` run from the repository root uses the
+/// embedded default's demo stores, as `sipwarden serve` does: lookup-guard
+/// finds bob's number in `plugins/bundle/stores/directory.toml`. Run from
+/// elsewhere it has no directory, and the same message is refused.
+#[test]
+fn eval_without_config_takes_the_embedded_defaults_stores_where_they_are() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = tempfile::tempdir().unwrap();
+    let to_a_number =
+        String::from_utf8(common::message("")).unwrap().replacen("sip:bob@example.com", "tel:+15557654321", 1);
+    let msg = write(dir.path(), "tel.sip", to_a_number.as_bytes());
+    // The bundled policy with its manifest beside it (`plugins/build`).
+    let plugin = root.join("plugins/bundle/lookup-guard.wasm");
+    let run = |cwd: &Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_sipwarden"))
+            .args(["eval", "--plugin", plugin.to_str().unwrap(), msg.to_str().unwrap()])
+            .current_dir(cwd)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let in_repo = run(&root);
+    assert_eq!(in_repo["decision"]["decision"], "forward", "{in_repo}");
+    assert!(in_repo["request"].as_str().unwrap().starts_with("MESSAGE sip:bob@example.com SIP/2.0"), "{in_repo}");
+    let elsewhere = run(dir.path());
+    assert_eq!(elsewhere["decision"]["decision"], "respond", "{elsewhere}");
+}
