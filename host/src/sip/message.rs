@@ -194,43 +194,22 @@ fn one_line(text: &str) -> Cow<'_, str> {
 
 fn serialize(start_line: &str, headers: &Headers, body: &[u8]) -> Vec<u8> {
     let length = body.len().to_string();
-    // The exact size: a message kept for retransmissions then holds no
-    // spare capacity, and `Bytes::from` takes the vector without a copy or
-    // a second allocation.
-    let field = |name: &str, value: &str| name.len() + value.len() + 4;
-    let mut size = start_line.len() + 2 + 2 + body.len();
-    let mut length_written = false;
-    for header in headers {
-        if header.name == "Content-Length" {
-            if !length_written {
-                size += field(&header.name, &length);
-            }
-            length_written = true;
-        } else {
-            size += field(&header.name, &header.value);
-        }
-    }
-    if !length_written {
-        size += field("Content-Length", &length);
-    }
+    // Sized exactly: a message kept for retransmissions then holds no spare
+    // capacity, and `Bytes::from` takes the vector without a copy or a
+    // second allocation.
+    let size = start_line.len()
+        + 2
+        + fields(headers, &length).map(|(name, value)| name.len() + value.len() + 4).sum::<usize>()
+        + 2
+        + body.len();
     let mut out = Vec::with_capacity(size);
     out.extend_from_slice(start_line.as_bytes());
     out.extend_from_slice(b"\r\n");
-    let mut length_written = false;
-    for header in headers {
-        let value = if header.name == "Content-Length" {
-            if length_written {
-                continue;
-            }
-            length_written = true;
-            &length
-        } else {
-            &header.value
-        };
-        write_field(&mut out, &header.name, value);
-    }
-    if !length_written {
-        write_field(&mut out, "Content-Length", &length);
+    for (name, value) in fields(headers, &length) {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);
@@ -238,11 +217,18 @@ fn serialize(start_line: &str, headers: &Headers, body: &[u8]) -> Vec<u8> {
     out
 }
 
-fn write_field(out: &mut Vec<u8>, name: &str, value: &str) {
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value.as_bytes());
-    out.extend_from_slice(b"\r\n");
+/// The header fields as written: in order, with one Content-Length, the
+/// body's `length`, where the first one stood (or at the end).
+fn fields<'a>(headers: &'a Headers, length: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> {
+    let mut length_written = false;
+    let given = headers.into_iter().filter_map(move |header| {
+        if header.name != "Content-Length" {
+            return Some((header.name.as_str(), header.value.as_str()));
+        }
+        if std::mem::replace(&mut length_written, true) { None } else { Some(("Content-Length", length)) }
+    });
+    let has_length = headers.into_iter().any(|header| header.name == "Content-Length");
+    given.chain((!has_length).then_some(("Content-Length", length)))
 }
 
 #[cfg(test)]
