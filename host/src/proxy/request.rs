@@ -216,15 +216,16 @@ impl Core {
             return;
         }
         let invite = request.method == Method::INVITE;
-        let last = hops.len().saturating_sub(1);
-        let mut request = Some(request);
+        // Each branch is named from the request as it arrived; then every
+        // hop gets a copy but the last (usually the only one), which takes
+        // the request itself.
+        let branches: Vec<String> = (hops.iter().enumerate())
+            .map(|(index, hop)| via::branch_for(&request, loop_hash, &hop.target.addr.to_string(), index))
+            .collect();
+        let mut copies: Vec<sip::Request> = (1..hops.len()).map(|_| request.clone()).collect();
+        copies.push(request);
         let mut sends = Vec::new();
-        for (index, hop) in hops.into_iter().enumerate() {
-            let Some(original) = request.as_ref() else { break };
-            let branch = via::branch_for(original, loop_hash, &hop.target.addr.to_string(), index);
-            // The last hop (usually the only one) takes the request itself.
-            let copy = if index == last { request.take() } else { Some(original.clone()) };
-            let Some(copy) = copy else { break };
+        for ((hop, branch), copy) in hops.into_iter().zip(branches).zip(copies) {
             let copy = self.prepare(copy, origin, &hop, &branch);
             let bytes = Bytes::from(copy.to_bytes());
             sends.push((branch.clone(), hop.target.clone(), bytes.clone()));
