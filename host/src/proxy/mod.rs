@@ -18,11 +18,10 @@ mod timers;
 mod transaction;
 mod via;
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
-
 use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Waker};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::task::JoinHandle;
@@ -115,8 +114,8 @@ impl Proxy {
     }
 
     /// Serve what the listeners receive, until the transport shuts down.
-    /// Returns the task that forgets finished transactions; aborting it
-    /// (the server does on shutdown) stops only that.
+    /// Returns the task that fires the branches' timers and forgets
+    /// finished transactions; the server aborts it on shutdown.
     pub fn start(&self, listeners: Listeners) -> JoinHandle<()> {
         let core = self.core.clone();
         listeners.start(Arc::new(move |inbound| run_now_or_spawn(core.clone().handle(inbound))));
