@@ -71,6 +71,30 @@ fn custom_deadline_is_honoured() {
     assert!(started.elapsed() < Duration::from_millis(500));
 }
 
+/// The epoch ticks at a tenth of the tightest deadline loaded; a tighter
+/// plugin loaded later makes it tick faster, and that must not stop the
+/// other plugins' calls before their own deadline.
+#[test]
+fn a_deadline_is_wall_clock_time_whatever_the_tick() {
+    let engine = engine();
+    let slow = hostile(&engine, "loop", "[limits]\ndeadline-ms = 300").unwrap();
+    assert_eq!(engine.deadline_resolution(), Duration::from_millis(30));
+    let stopped_after = |chain: &Chain| {
+        let started = Instant::now();
+        let outcome = chain.decide(common::request("X-Hostile: yes\r\n"), common::origin());
+        assert!(matches!(outcome.decision, Decision::Respond { failure: true, .. }), "{outcome:?}");
+        started.elapsed()
+    };
+    let took = stopped_after(&slow);
+    assert!(took >= Duration::from_millis(300), "stopped early, after {took:?}");
+    assert!(took < Duration::from_millis(1300), "took {took:?}");
+
+    let _fast = hostile(&engine, "loop", "[limits]\ndeadline-ms = 10").unwrap();
+    assert_eq!(engine.deadline_resolution(), Duration::from_millis(1));
+    let took = stopped_after(&slow);
+    assert!(took >= Duration::from_millis(300), "stopped early once the tick shrank, after {took:?}");
+}
+
 #[test]
 fn unbounded_memory_growth_is_stopped_at_the_cap() {
     let engine = engine();

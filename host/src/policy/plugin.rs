@@ -9,10 +9,10 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use wasmtime::component::{Component, Resource};
-use wasmtime::{Store, Trap};
+use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings;
 use super::engine::{Engine, LoadError};
@@ -151,6 +151,7 @@ impl Plugin {
             idle: Mutex::new(Vec::new()),
             stats: Stats::default(),
         };
+        plugin.engine.follow_deadline(plugin.deadline());
         let first = plugin.instantiate().map_err(|e| match e {
             StartError::Refused(why) => LoadError::ConfigRefused(why),
             StartError::Failed(f) => LoadError::Start(f.to_string()),
@@ -309,7 +310,7 @@ impl Plugin {
                 StartError::Failed(failure) => failure,
             })?,
         };
-        instance.store.set_epoch_deadline(self.deadline_ticks());
+        self.arm(&mut instance.store);
         Ok(instance)
     }
 
@@ -326,7 +327,16 @@ impl Plugin {
             PluginState::new(self.name.clone(), shared.capabilities.clone(), self.manifest.limits.memory_mib.bytes());
         let mut store = Store::new(&shared.wasmtime, state);
         store.limiter(|state| &mut state.limits);
-        store.set_epoch_deadline(self.deadline_ticks());
+        store.epoch_deadline_callback(|store| {
+            // An epoch tick reached this call: stop it if its time is up,
+            // else look again at the next tick (so at most a tick late).
+            Ok(if Instant::now() >= store.data().deadline {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Continue(1)
+            })
+        });
+        self.arm(&mut store);
         let bindings = self.pre.instantiate(&mut store).map_err(|e| StartError::Failed(self.classify(e)))?;
         match bindings.sipwarden_policy_policy().call_init(&mut store, &self.config) {
             Ok(Ok(())) => Ok(Instance { store, bindings }),
@@ -335,13 +345,15 @@ impl Plugin {
         }
     }
 
-    fn deadline_ticks(&self) -> u64 {
-        // The epoch advances every EPOCH_TICK; the deadline is armed at any
-        // point between two ticks, so one tick more than the deadline's
-        // length never stops a call before its deadline (at most a tick late).
-        let deadline = self.manifest.limits.deadline_ms.duration().as_micros();
-        let tick = super::engine::EPOCH_TICK.as_micros();
-        u64::try_from(deadline.div_ceil(tick) + 1).unwrap_or(u64::MAX)
+    /// Arm the deadline of the next call: wall-clock time from now, looked
+    /// at on the first epoch tick the call sees and every one after.
+    fn arm(&self, store: &mut Store<PluginState>) {
+        store.data_mut().deadline = Instant::now() + self.deadline();
+        store.set_epoch_deadline(1);
+    }
+
+    fn deadline(&self) -> Duration {
+        self.manifest.limits.deadline_ms.duration()
     }
 
     /// Sort a call's error into the failure kinds the operator sees.
@@ -350,7 +362,7 @@ impl Plugin {
             return Failure::Memory(cap.to_string());
         }
         match error.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => Failure::Deadline(self.manifest.limits.deadline_ms.duration().as_millis() as u64),
+            Some(Trap::Interrupt) => Failure::Deadline(self.deadline().as_millis() as u64),
             _ => Failure::Trap(first_line(&format!("{error:#}"))),
         }
     }

@@ -7,6 +7,7 @@
 
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use wasmtime::component::{Resource, ResourceTable};
 use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
@@ -47,6 +48,8 @@ pub(crate) struct PluginState {
     pub(crate) capabilities: Arc<Capabilities>,
     pub(crate) table: ResourceTable,
     pub(crate) limits: MemoryCap,
+    /// When the running call (or the next one) must have returned.
+    pub(crate) deadline: Instant,
     wasi: WasiCtx,
 }
 
@@ -57,6 +60,7 @@ impl PluginState {
             capabilities,
             table: ResourceTable::new(),
             limits: MemoryCap::new(memory_bytes),
+            deadline: Instant::now(),
             wasi: super::sandbox::deny_all_wasi(),
         }
     }
@@ -126,7 +130,7 @@ fn to_wit_transport(transport: Transport) -> types::Transport {
 }
 
 fn to_wit_headers(headers: &sip::Headers) -> Vec<types::Header> {
-    headers.iter().map(|h| types::Header { name: h.name.clone(), value: h.value.clone() }).collect()
+    headers.iter().map(|h| types::Header { name: h.name().to_string(), value: h.value().to_string() }).collect()
 }
 
 impl types::Host for PluginState {}
