@@ -20,6 +20,9 @@ use crate::decision::DecisionConfig;
 use crate::registrar::RegistrarConfig;
 use crate::transport::{LimitsConfig, ListenConfig, TlsConfig, TlsIdentity, TransportConfig};
 
+/// The configuration `sipwarden serve` runs with when given none.
+pub const EMBEDDED_DEFAULT: &str = include_str!("default.toml");
+
 /// A configuration file that could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -98,7 +101,7 @@ fn default_admin_listen() -> std::net::SocketAddr {
 pub struct ProxySection {
     /// The host written in Via and Record-Route (default: the first
     /// listener's address; loopback when that is unspecified).
-    pub advertise: Option<String>,
+    pub advertise: Option<AdvertisedHost>,
     /// Record-Route dialog-creating requests, so that in-dialog requests
     /// come back through the proxy and its policies.
     #[serde(default = "yes")]
@@ -111,6 +114,37 @@ pub struct ProxySection {
 impl Default for ProxySection {
     fn default() -> Self {
         ProxySection { advertise: None, record_route: true, max_transactions: default_max_transactions() }
+    }
+}
+
+/// `[proxy] advertise`: a host as a SIP URI writes it (a name, an IPv4
+/// address or a bracketed IPv6 reference), checked when the configuration
+/// loads: the proxy writes it into every Via and Record-Route, where
+/// anything else (a port, a parameter, a line break) would make the
+/// messages it sends malformed.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct AdvertisedHost(String);
+
+impl AdvertisedHost {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for AdvertisedHost {
+    type Error = String;
+
+    fn try_from(host: String) -> Result<Self, String> {
+        let refused = || {
+            format!("`{}` is not a host (a name, an IPv4 address or [an IPv6 address], no port)", host.escape_debug())
+        };
+        let uri = crate::sip::SipUri::parse(&format!("sip:{host}")).map_err(|_| refused())?;
+        let only_a_host = uri.user.is_none() && uri.port.is_none() && uri.params.is_empty();
+        if !only_a_host || !uri.host.eq_ignore_ascii_case(&host) {
+            return Err(refused());
+        }
+        Ok(AdvertisedHost(host))
     }
 }
 
@@ -258,7 +292,7 @@ impl Config {
     /// relative paths are taken from the current directory.
     pub fn embedded_default() -> Config {
         // A unit test parses it: it cannot fail in a build that passed them.
-        Config::parse(crate::server::EMBEDDED_DEFAULT, Path::new("<embedded default>")).unwrap_or_default()
+        Config::parse(EMBEDDED_DEFAULT, Path::new("<embedded default>")).unwrap_or_default()
     }
 
     /// The transport layer's settings.
@@ -396,7 +430,7 @@ mod tests {
 
     #[test]
     fn embedded_default_parses() {
-        let c = Config::parse(crate::server::EMBEDDED_DEFAULT, Path::new("default.toml")).unwrap();
+        let c = Config::parse(EMBEDDED_DEFAULT, Path::new("default.toml")).unwrap();
         assert_eq!(c.listen.udp, vec!["127.0.0.1:5060".parse().unwrap()]);
         assert_eq!(c.listen.tls, vec!["127.0.0.1:5061".parse().unwrap()]);
         assert!(c.registrar.is_some() && c.upstream.is_none());
@@ -426,6 +460,20 @@ mod tests {
         assert!(err.starts_with("sw.toml: ") && err.contains("line 3") && err.contains("sometimes"), "{err}");
         let err = Config::parse("[plugin]\ndir = \"p\"\n", Path::new("sw.toml")).unwrap_err().to_string();
         assert!(err.contains("line 1") && err.contains("unknown field `plugin`"), "{err}");
+    }
+
+    #[test]
+    fn advertise_is_a_host_or_the_file_says_where_it_is_not() {
+        for host in ["proxy.example.net", "192.0.2.7", "[2001:db8::7]", "EXAMPLE.net"] {
+            let c = Config::parse(&format!("[proxy]\nadvertise = \"{host}\"\n"), Path::new("sw.toml")).unwrap();
+            assert_eq!(c.proxy.advertise.as_ref().map(AdvertisedHost::as_str), Some(host));
+        }
+        for bad in ["proxy.example.net\\r\\nX-Injected: 1", "192.0.2.7:5060", "host;lr", "a@b", "", "two words"] {
+            let err = Config::parse(&format!("[proxy]\nadvertise = \"{bad}\"\n"), Path::new("sw.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("sw.toml: ") && err.contains("line 2") && err.contains("is not a host"), "{err}");
+        }
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! `wit/policy.wit`) before the proxy routes them.
 //!
 //! Reading order for a newcomer:
-//! - [`sip`]: SIP messages, our one wrapper around the `rsip` parser;
+//! - [`sip`]: SIP messages: our own RFC 3261 parser (rsip measured wrong on
+//!   RFC 4475, docs/DESIGN.md), framing, editing and serialization;
 //! - [`transport`]: where a message came from;
 //! - [`policy`]: the plugin engine, manifests and the chain;
 //! - [`capability`]: what the host does for plugins (audit, directory,

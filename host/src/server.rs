@@ -17,9 +17,6 @@ use crate::reload::{self, Loaded, Reloader};
 use crate::sip::SipUri;
 use crate::transport::{Listeners, Transport, TransportError, TransportLayer};
 
-/// The configuration `sipwarden serve` runs with when given none.
-pub const EMBEDDED_DEFAULT: &str = include_str!("default.toml");
-
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -126,7 +123,12 @@ impl Server {
             .collect();
         let proxy = match listeners.first() {
             Some(first) => {
-                let advertise = config.proxy.advertise.clone().unwrap_or_else(|| advertised_ip(first.1.ip()));
+                let advertise = config
+                    .proxy
+                    .advertise
+                    .as_ref()
+                    .map(|host| host.as_str().to_string())
+                    .unwrap_or_else(|| advertised_ip(first.1.ip()));
                 let local = Local { advertise, listeners: listeners.clone() };
                 let registrar = config.registrar.clone().map(|r| Arc::new(Registrar::new(r)));
                 let options = ProxyOptions {
