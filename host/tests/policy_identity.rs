@@ -85,11 +85,9 @@ fn request_uri(method: &str) -> &'static str {
 /// The status, reason and headers of an answer.
 fn answered(outcome: &Outcome) -> (u16, &str, Vec<(&str, &str)>) {
     match &outcome.decision {
-        Decision::Respond { reply, failure: false, .. } => (
-            reply.status,
-            reply.reason.as_str(),
-            reply.headers.iter().map(|h| (h.name.as_str(), h.value.as_str())).collect(),
-        ),
+        Decision::Respond { reply, failure: false, .. } => {
+            (reply.status, reply.reason.as_str(), reply.headers.iter().map(|h| (h.name(), h.value())).collect())
+        }
         other => panic!("expected an answer from the policy, got {other:?}"),
     }
 }

@@ -56,11 +56,9 @@ fn register() -> sip::Request {
 /// The status, reason and headers of a refusal by the policy itself.
 fn refusal(outcome: &sipwarden::policy::Outcome) -> (u16, &str, Vec<(&str, &str)>) {
     match &outcome.decision {
-        Decision::Respond { reply, failure: false, .. } => (
-            reply.status,
-            reply.reason.as_str(),
-            reply.headers.iter().map(|h| (h.name.as_str(), h.value.as_str())).collect(),
-        ),
+        Decision::Respond { reply, failure: false, .. } => {
+            (reply.status, reply.reason.as_str(), reply.headers.iter().map(|h| (h.name(), h.value())).collect())
+        }
         other => panic!("expected a refusal, got {other:?} ({:?})", outcome.steps),
     }
 }

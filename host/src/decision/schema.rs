@@ -305,7 +305,7 @@ impl Answer {
                 let headers: Vec<HeaderField> = reply
                     .headers
                     .iter()
-                    .map(|h| HeaderField { name: h.name.clone(), value: h.value.clone() })
+                    .map(|h| HeaderField { name: h.name().to_string(), value: h.value().to_string() })
                     .collect();
                 Answer::Respond {
                     status: reply.status,

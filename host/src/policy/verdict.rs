@@ -87,8 +87,7 @@ impl Reply {
     pub fn to_response(&self, request: &sip::Request) -> sip::Response {
         let mut response = sip::Response::to_request(request, self.status, &self.reason);
         for header in &self.headers {
-            // Checked with the verdict: names are tokens, values one line.
-            let _ = response.headers.push(&header.name, header.value.as_str());
+            response.headers.append(header.clone());
         }
         response
     }
@@ -152,12 +151,12 @@ fn check_edit(edit: wit::Edit) -> Result<Edit, MalformedVerdict> {
             Edit::SetRequestUri { uri }
         }
         wit::Edit::AddHeader(h) => {
-            let h = check_header(h)?;
-            Edit::AddHeader { name: h.name, value: h.value }
+            let (name, value) = check_header(h)?.into_parts();
+            Edit::AddHeader { name, value }
         }
         wit::Edit::SetHeader(h) => {
-            let h = check_header(h)?;
-            Edit::SetHeader { name: h.name, value: h.value }
+            let (name, value) = check_header(h)?.into_parts();
+            Edit::SetHeader { name, value }
         }
         wit::Edit::RemoveHeader(name) => Edit::RemoveHeader { name: check_name(&name)? },
     })
@@ -180,7 +179,9 @@ fn check_header(h: wit::Header) -> Result<sip::Header, MalformedVerdict> {
     if h.value.chars().any(|c| c.is_control() && c != '\t') {
         return Err(MalformedVerdict::BadHeaderValue(name));
     }
-    Ok(sip::Header { name, value: h.value })
+    // `Header::new` checks again what it must (a token, one line): the
+    // checks above are stricter, so it cannot refuse what passed them.
+    sip::Header::new(&name, h.value).map_err(|_| MalformedVerdict::BadHeaderValue(name))
 }
 
 /// RFC 3261 §25.1 `token`.
@@ -225,7 +226,7 @@ mod tests {
     fn accepts_a_challenge() {
         let v = Verdict::check(respond(401, vec![header("www-authenticate", "Digest realm=\"x\"")])).unwrap();
         let Verdict::Respond(reply) = v else { panic!() };
-        assert_eq!(reply.headers[0].name, "WWW-Authenticate");
+        assert_eq!(reply.headers[0].name(), "WWW-Authenticate");
     }
 
     #[test]

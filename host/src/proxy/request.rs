@@ -155,8 +155,9 @@ impl Core {
         let required: Vec<&str> =
             request.headers.get_all("Proxy-Require").flat_map(|v| v.split(',')).map(str::trim).collect();
         if !required.is_empty() {
-            let unsupported = sip::Header { name: "Unsupported".into(), value: required.join(", ") };
-            return Some((420, "Bad Extension", vec![unsupported]));
+            // Option tags read from the message are one line: the field is made.
+            let unsupported = sip::Header::new("Unsupported", required.join(", "));
+            return Some((420, "Bad Extension", unsupported.into_iter().collect()));
         }
         None
     }
@@ -172,8 +173,7 @@ impl Core {
     ) {
         let mut response = sip::Response::to_request(request, status, reason);
         for header in extra {
-            // Built here from checked values.
-            let _ = response.headers.push(&header.name, header.value);
+            response.headers.append(header);
         }
         self.finish(key, response).await;
     }
@@ -262,11 +262,14 @@ impl Core {
         if let Some(uri) = &hop.uri {
             copy.uri = uri.clone();
         }
+        // Every field added here is made of checked parts: routes read from
+        // messages or the configuration, a number, the advertised host
+        // (checked when the configuration loads) and a branch of our own.
         for route in hop.routes.iter().rev() {
-            let _ = copy.headers.push_front("Route", route.as_str());
+            copy.headers.prepend(sip::Header::from_checked_parts("Route", route.clone()));
         }
         let max_forwards = copy.max_forwards().map_or(DEFAULT_MAX_FORWARDS, |m| m.saturating_sub(1));
-        let _ = copy.headers.set("Max-Forwards", max_forwards.to_string());
+        copy.headers.replace(sip::Header::from_checked_parts("Max-Forwards", max_forwards.to_string()));
         let initial = copy.to_tag().is_none();
         let dialog_creating = [Method::INVITE, Method::SUBSCRIBE, Method::REFER].contains(&copy.method);
         if self.options.record_route && initial && dialog_creating {
@@ -274,11 +277,13 @@ impl Core {
             // both so each side routes back over its own.
             let outbound = self.local.record_route(hop.target.transport);
             if origin.transport != hop.target.transport {
-                let _ = copy.headers.push_front("Record-Route", self.local.record_route(origin.transport));
+                let inbound = self.local.record_route(origin.transport);
+                copy.headers.prepend(sip::Header::from_checked_parts("Record-Route", inbound));
             }
-            let _ = copy.headers.push_front("Record-Route", outbound);
+            copy.headers.prepend(sip::Header::from_checked_parts("Record-Route", outbound));
         }
-        let _ = copy.headers.push_front("Via", self.local.via(hop.target.transport, branch));
+        let via = self.local.via(hop.target.transport, branch);
+        copy.headers.prepend(sip::Header::from_checked_parts("Via", via));
         copy
     }
 
@@ -387,13 +392,14 @@ fn hop_by_hop(invite: &sip::Request, method: Method, to: Option<&str>) -> sip::R
         ("Call-ID", invite.call_id().map(str::to_string)),
         ("CSeq", cseq),
     ];
+    // Copied from the INVITE as the lexer read it, or numbers and a method.
     for (name, value) in fields {
         if let Some(value) = value {
-            let _ = headers.push(name, value);
+            headers.append(sip::Header::from_checked_parts(name, value));
         }
     }
     for route in invite.headers.get_all("Route") {
-        let _ = headers.push("Route", route);
+        headers.append(sip::Header::from_checked_parts("Route", route.to_string()));
     }
     sip::Request { method, uri: invite.uri.clone(), headers, body: Vec::new() }
 }

@@ -211,8 +211,8 @@ fn route_entries(request: &sip::Request) -> Vec<String> {
 fn set_routes(request: &mut sip::Request, routes: &[String]) {
     request.headers.remove("Route");
     for route in routes {
-        // Values taken from the message itself: they are valid header text.
-        let _ = request.headers.push("Route", route.as_str());
+        // Entries of the message's own Route fields, as the lexer read them.
+        request.headers.append(sip::Header::from_checked_parts("Route", route.clone()));
     }
 }
 

@@ -141,10 +141,10 @@ fn rewrite_vias(headers: &mut sip::Headers, first: String) {
         values.insert(0, first);
     }
     headers.remove("Via");
-    // Vias go back on top, in order. Values that were already in the
-    // message (or built from them) cannot be refused.
+    // Vias go back on top, in order: values that were already in the
+    // message, or built from its entries and an address we received from.
     for value in values.into_iter().rev() {
-        let _ = headers.push_front("Via", value);
+        headers.prepend(sip::Header::from_checked_parts("Via", value));
     }
 }
 

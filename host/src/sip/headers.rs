@@ -137,10 +137,52 @@ pub fn canonical_name(name: &str) -> &str {
 }
 
 /// One header field: its canonical name and its value, unfolded and trimmed.
+///
+/// A `Header` is checked when it is made (the name a token, the value one
+/// line), so adding one to [`Headers`] cannot fail.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Header {
-    pub name: String,
-    pub value: String,
+    name: String,
+    value: String,
+}
+
+impl Header {
+    /// A field from caller input: a line break in a value would let it
+    /// smuggle extra header lines into the serialized message.
+    pub fn new(name: &str, value: impl Into<String>) -> Result<Header, FieldError> {
+        let value = value.into();
+        if !is_token(name) {
+            return Err(FieldError::NotToken(excerpt(name)));
+        }
+        let name = canonical_name(name).to_owned();
+        if value.contains(['\r', '\n']) {
+            return Err(FieldError::LineBreak(name));
+        }
+        Ok(Header { name, value })
+    }
+
+    /// A field the host builds from parts already checked: pieces of fields
+    /// the lexer read (a Via or Route entry put back), numbers, tokens and
+    /// the advertised host (checked when the configuration loads). No check
+    /// is repeated, so adding it cannot fail.
+    pub(crate) fn from_checked_parts(name: &'static str, value: String) -> Header {
+        debug_assert!(is_token(name) && !value.contains(['\r', '\n']), "{name}: {value:?}");
+        Header { name: canonical_name(name).to_owned(), value }
+    }
+
+    /// The canonical name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+
+    /// The name and the value, for a caller that keeps them apart.
+    pub fn into_parts(self) -> (String, String) {
+        (self.name, self.value)
+    }
 }
 
 /// The header fields of a message, in order.
@@ -188,25 +230,39 @@ impl Headers {
 
     /// Appends a field.
     pub fn push(&mut self, name: &str, value: impl Into<String>) -> Result<(), FieldError> {
-        let field = Self::field(name, value.into())?;
-        self.fields.push(field);
+        self.append(Header::new(name, value)?);
         Ok(())
     }
 
     /// Inserts a field before all others: how a proxy adds its Via.
     pub fn push_front(&mut self, name: &str, value: impl Into<String>) -> Result<(), FieldError> {
-        let field = Self::field(name, value.into())?;
-        self.fields.insert(0, field);
+        self.prepend(Header::new(name, value)?);
         Ok(())
+    }
+
+    /// Appends a field already checked.
+    pub fn append(&mut self, field: Header) {
+        self.fields.push(field);
+    }
+
+    /// Inserts a field already checked before all others.
+    pub fn prepend(&mut self, field: Header) {
+        self.fields.insert(0, field);
     }
 
     /// Replaces every field named `name` by one holding `value`, at the place
     /// of the first; appends it when there was none.
     pub fn set(&mut self, name: &str, value: impl Into<String>) -> Result<(), FieldError> {
-        let mut field = Some(Self::field(name, value.into())?);
-        let name = canonical_name(name);
+        self.replace(Header::new(name, value)?);
+        Ok(())
+    }
+
+    /// [`Headers::set`] with a field already checked.
+    pub fn replace(&mut self, field: Header) {
+        let name = field.name.clone();
+        let mut field = Some(field);
         self.fields.retain_mut(|existing| {
-            if !existing.name.eq_ignore_ascii_case(name) {
+            if !existing.name.eq_ignore_ascii_case(&name) {
                 return true;
             }
             // The first field of that name takes the new value; later ones go.
@@ -219,7 +275,6 @@ impl Headers {
             }
         });
         self.fields.extend(field);
-        Ok(())
     }
 
     /// Removes every field named `name`; returns how many there were.
@@ -233,19 +288,6 @@ impl Headers {
     /// Appends a field the lexer already checked.
     pub(crate) fn push_parsed(&mut self, name: &str, value: String) {
         self.fields.push(Header { name: canonical_name(name).to_owned(), value });
-    }
-
-    /// Builds a field from caller input: a line break in a value would let it
-    /// smuggle extra header lines into the serialized message.
-    fn field(name: &str, value: String) -> Result<Header, FieldError> {
-        if !is_token(name) {
-            return Err(FieldError::NotToken(excerpt(name)));
-        }
-        let name = canonical_name(name).to_owned();
-        if value.contains(['\r', '\n']) {
-            return Err(FieldError::LineBreak(name));
-        }
-        Ok(Header { name, value })
     }
 }
 

@@ -129,7 +129,7 @@ mod tests {
     use super::*;
 
     fn fields(lexed: &Lexed<'_>) -> Vec<(String, String)> {
-        lexed.headers.iter().map(|h| (h.name.clone(), h.value.clone())).collect()
+        lexed.headers.iter().map(|h| (h.name().to_string(), h.value().to_string())).collect()
     }
 
     #[test]

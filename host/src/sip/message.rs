@@ -222,12 +222,12 @@ fn serialize(start_line: &str, headers: &Headers, body: &[u8]) -> Vec<u8> {
 fn fields<'a>(headers: &'a Headers, length: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> {
     let mut length_written = false;
     let given = headers.into_iter().filter_map(move |header| {
-        if header.name != "Content-Length" {
-            return Some((header.name.as_str(), header.value.as_str()));
+        if header.name() != "Content-Length" {
+            return Some((header.name(), header.value()));
         }
         if std::mem::replace(&mut length_written, true) { None } else { Some(("Content-Length", length)) }
     });
-    let has_length = headers.into_iter().any(|header| header.name == "Content-Length");
+    let has_length = headers.into_iter().any(|header| header.name() == "Content-Length");
     given.chain((!has_length).then_some(("Content-Length", length)))
 }
 

@@ -252,7 +252,7 @@ mod tests {
         assert_eq!(request.call_id(), Some("x@y"));
         assert_eq!(request.via_branch(), Some("z9hG4bK1"));
         assert_eq!(
-            request.headers.iter().map(|h| h.name.as_str()).collect::<Vec<_>>(),
+            request.headers.iter().map(|h| h.name()).collect::<Vec<_>>(),
             ["Via", "From", "To", "Call-ID", "CSeq", "Content-Length"]
         );
         assert_eq!(request.body, b"abc");
