@@ -437,6 +437,12 @@ async fn the_token_is_required_and_metrics_match_the_traffic() {
     // transactions ending 403; 2 OPTIONS ending 200.
     assert_eq!(value("sipwarden_transactions_total", &[("method", "MESSAGE"), ("status", "403")]), 5.0);
     assert_eq!(value("sipwarden_transactions_total", &[("method", "OPTIONS"), ("status", "200")]), 2.0);
+    // 6 MESSAGE datagrams (one scanner sent twice) and 2 OPTIONS in, each
+    // answered once.
+    assert_eq!(value("sipwarden_transport_datagrams_total", &[("direction", "in")]), 8.0);
+    assert_eq!(value("sipwarden_transport_datagrams_total", &[("direction", "out")]), 8.0);
+    assert_eq!(value("sipwarden_transport_connections", &[]), 0.0);
+    assert!(value("sipwarden_transport_bytes_total", &[("direction", "in")]) > 8.0 * 200.0);
     let gate = [("plugin", "gate")];
     assert_eq!(value("sipwarden_plugin_calls_total", &gate), 7.0);
     assert_eq!(value("sipwarden_plugin_verdicts_total", &[("plugin", "gate"), ("verdict", "respond")]), 4.0);

@@ -11,6 +11,7 @@ use super::Sources;
 use crate::decision::{DecisionStats, ObservationOutcome};
 use crate::policy::{LATENCY_BUCKETS, LatencySnapshot};
 use crate::reload::Trigger;
+use crate::transport::TransportStats;
 
 /// The metrics, rendered now.
 pub(super) fn render(sources: &Sources) -> String {
@@ -86,6 +87,13 @@ pub(super) fn render(sources: &Sources) -> String {
             let status = t.status.to_string();
             out.sample("sipwarden_transactions_total", &[("method", t.method), ("status", &status)], t.count);
         }
+        transport(&mut out, &proxy.transport_stats());
+        if let Some(registrar) = proxy.registrar_stats() {
+            out.family("sipwarden_registrar_aors", "gauge", "Addresses-of-record with at least one binding.");
+            out.sample("sipwarden_registrar_aors", &[], registrar.aors);
+            out.family("sipwarden_registrar_bindings", "gauge", "Contact bindings held by the embedded registrar.");
+            out.sample("sipwarden_registrar_bindings", &[], registrar.bindings);
+        }
     }
     if let Some(decider) = &sources.decider {
         decision(&mut out, &decider.stats());
@@ -115,6 +123,40 @@ pub(super) fn render(sources: &Sources) -> String {
         out.sample("sipwarden_reload_failures_total", &[("kind", kind)], n);
     }
     out.0
+}
+
+/// The SIP transports: datagrams, stream connections, bytes.
+fn transport(out: &mut Out, stats: &TransportStats) {
+    out.family(
+        "sipwarden_transport_datagrams_total",
+        "counter",
+        "UDP datagrams received, sent, and dropped as too large.",
+    );
+    let datagrams = [("in", stats.datagrams_in), ("out", stats.datagrams_out), ("dropped", stats.datagrams_dropped)];
+    for (direction, n) in datagrams {
+        out.sample("sipwarden_transport_datagrams_total", &[("direction", direction)], n);
+    }
+    out.family("sipwarden_transport_bytes_total", "counter", "SIP bytes received and sent, over every transport.");
+    for (direction, n) in [("in", stats.bytes_in), ("out", stats.bytes_out)] {
+        out.sample("sipwarden_transport_bytes_total", &[("direction", direction)], n);
+    }
+    out.family("sipwarden_transport_connections", "gauge", "TCP and TLS connections open now, inbound and outbound.");
+    out.sample("sipwarden_transport_connections", &[], stats.connections_open);
+    out.family(
+        "sipwarden_transport_connection_events_total",
+        "counter",
+        "TCP and TLS connections accepted, opened by the proxy, refused at the limit, closed for a timeout or for bytes that could not be framed.",
+    );
+    let events = [
+        ("accepted", stats.connections_accepted),
+        ("opened", stats.connections_opened),
+        ("refused", stats.connections_refused),
+        ("timed-out", stats.connections_timed_out),
+        ("framing-error", stats.framing_errors),
+    ];
+    for (event, n) in events {
+        out.sample("sipwarden_transport_connection_events_total", &[("event", event)], n);
+    }
 }
 
 /// The decision service: latency, outcomes, observations, connections.

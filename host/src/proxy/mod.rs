@@ -30,9 +30,9 @@ pub use outcomes::TransactionCount;
 pub use route::{Local, Upstream, resolve};
 
 use crate::policy::{Chain, SharedChain};
-use crate::registrar::Registrar;
+use crate::registrar::{Registrar, RegistrarStats};
 use crate::sip;
-use crate::transport::{Inbound, Listeners, Origin, Target, TransportLayer};
+use crate::transport::{Inbound, Listeners, Origin, Target, TransportLayer, TransportStats};
 use timers::Timers;
 use transaction::Table;
 
@@ -104,6 +104,16 @@ impl Proxy {
     /// Server transactions that ended, by method and final status.
     pub fn transactions(&self) -> Vec<TransactionCount> {
         self.core.outcomes.snapshot()
+    }
+
+    /// The transport layer's counters (datagrams, connections, bytes).
+    pub fn transport_stats(&self) -> TransportStats {
+        self.core.transport.stats()
+    }
+
+    /// What the embedded registrar holds now; `None` without one.
+    pub fn registrar_stats(&self) -> Option<RegistrarStats> {
+        self.core.registrar.as_ref().map(|registrar| registrar.stats())
     }
 
     /// Process one inbound message: everything up to the point where the
