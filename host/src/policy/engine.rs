@@ -16,7 +16,7 @@ use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::bindings;
 use super::manifest::{Capability, MAX_MEMORY_MIB, Manifest, ManifestError};
-use super::plugin::Plugin;
+use super::plugin::{Failure, Plugin};
 use super::view::PluginState;
 use crate::capability::Capabilities;
 
@@ -80,7 +80,7 @@ pub enum LoadError {
     #[error("SHA-256 mismatch: the manifest pins {pinned} but the component is {actual}")]
     DigestMismatch { pinned: String, actual: String },
     #[error("invalid component: {0}")]
-    Compile(String),
+    Compile(#[source] WasmError),
     #[error("the component does not export `{POLICY_EXPORT}`: it was not built for the sipwarden policy world")]
     MissingExport,
     #[error("the component imports `{import}`, but its manifest does not grant the `{capability}` capability")]
@@ -88,15 +88,41 @@ pub enum LoadError {
     #[error("the component imports `{0}`, which sipwarden does not provide")]
     UnknownImport(String),
     #[error("the component does not match the contract {WORLD}: {0}")]
-    Contract(String),
+    Contract(#[source] WasmError),
     #[error("the plugin failed to start: {0}")]
-    Start(String),
+    Start(#[source] Failure),
     #[error("the plugin refused its configuration: {0}")]
     ConfigRefused(String),
     #[error("{path}: {source}")]
     InPlugin { path: PathBuf, source: Box<LoadError> },
     #[error("cannot set up the WebAssembly engine: {0}")]
-    Engine(String),
+    Engine(#[source] WasmError),
+    #[error("cannot start the epoch thread: {0}")]
+    EpochThread(#[source] std::io::Error),
+}
+
+/// An error from wasmtime, kept whole. Its message is the whole chain
+/// (wasmtime's first line alone rarely says what is wrong with a
+/// component), and the chain is also its source, for whoever walks it.
+#[derive(Debug)]
+pub struct WasmError(wasmtime::Error);
+
+impl From<wasmtime::Error> for WasmError {
+    fn from(error: wasmtime::Error) -> Self {
+        WasmError(error)
+    }
+}
+
+impl std::fmt::Display for WasmError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.0)
+    }
+}
+
+impl std::error::Error for WasmError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
 }
 
 /// The engine plugins are compiled and run in.
@@ -149,7 +175,7 @@ impl EpochTicker {
                     engine.increment_epoch();
                 }
             })
-            .map_err(|e| LoadError::Engine(format!("cannot start the epoch thread: {e}")))?;
+            .map_err(LoadError::EpochThread)?;
         Ok(EpochTicker { stop, period_micros })
     }
 
@@ -201,12 +227,12 @@ impl Engine {
                 Err(e) => tracing::warn!(dir = %dir.display(), "compiled-component cache disabled: {e}"),
             }
         }
-        let wasmtime = wasmtime::Engine::new(&config).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        let wasmtime = wasmtime::Engine::new(&config).map_err(|e| LoadError::Engine(e.into()))?;
 
         let mut linker = Linker::new(&wasmtime);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| LoadError::Engine(e.into()))?;
         bindings::Plugin::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
-            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+            .map_err(|e| LoadError::Engine(e.into()))?;
 
         let ticker = EpochTicker::start(wasmtime.clone())?;
         Ok(Engine {
@@ -277,8 +303,7 @@ impl Engine {
                 return Err(LoadError::DigestMismatch { pinned: pin.hex().to_string(), actual });
             }
         }
-        let component =
-            Component::new(&self.shared.wasmtime, bytes).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        let component = Component::new(&self.shared.wasmtime, bytes).map_err(|e| LoadError::Compile(e.into()))?;
         // `Component::get_export_index` matches semver-compatibly (a
         // component built against 0.1.0 exports `policy@0.1.0`), where the
         // component type's look-up wants the exact name.

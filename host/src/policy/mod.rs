@@ -17,10 +17,10 @@ mod verdict;
 mod view;
 
 pub use chain::{Chain, Decision, Outcome, SharedChain, Step, StepResult};
-pub use engine::{Engine, EngineOptions, LoadError, POLICY_EXPORT, WORLD, capability_of};
+pub use engine::{Engine, EngineOptions, LoadError, POLICY_EXPORT, WORLD, WasmError, capability_of};
 pub(crate) use latency::Latency;
 pub use latency::{BUCKETS as LATENCY_BUCKETS, LatencySnapshot};
 pub use manifest::{Capability, Manifest, ManifestError};
 pub use plugin::{Failure, Plugin, PluginStats};
 pub use verdict::{Edit, MalformedVerdict, Reply, Verdict};
-pub use view::{RequestView, ResponseView};
+pub use view::{MemoryCapExceeded, RequestView, ResponseView};

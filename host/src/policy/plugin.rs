@@ -57,10 +57,12 @@ struct Instance {
 pub enum Failure {
     #[error("deadline of {0} ms exceeded")]
     Deadline(u64),
-    #[error("{0}")]
-    Memory(String),
-    #[error("trapped: {0}")]
-    Trap(String),
+    #[error(transparent)]
+    Memory(#[from] MemoryCapExceeded),
+    /// A WebAssembly trap (`code`, when wasmtime names one) or an error a
+    /// host call raised; `message` is its first line.
+    #[error("trapped: {message}")]
+    Trap { code: Option<Trap>, message: String },
     #[error("malformed verdict: {0}")]
     Malformed(#[from] MalformedVerdict),
     #[error("could not start an instance: {0}")]
@@ -76,7 +78,7 @@ impl Failure {
         match self {
             Failure::Deadline(_) => "deadline",
             Failure::Memory(_) => "memory",
-            Failure::Trap(_) => "trap",
+            Failure::Trap { .. } => "trap",
             Failure::Malformed(_) => "malformed-verdict",
             Failure::Start(_) => "start",
             Failure::Declined(_) => "declined",
@@ -135,8 +137,8 @@ impl Plugin {
         manifest: Manifest,
     ) -> Result<Plugin, LoadError> {
         let instance_pre =
-            engine.shared.linker.instantiate_pre(&component).map_err(|e| LoadError::Contract(format!("{e:#}")))?;
-        let pre = bindings::PluginPre::new(instance_pre).map_err(|e| LoadError::Contract(format!("{e:#}")))?;
+            engine.shared.linker.instantiate_pre(&component).map_err(|e| LoadError::Contract(e.into()))?;
+        let pre = bindings::PluginPre::new(instance_pre).map_err(|e| LoadError::Contract(e.into()))?;
         let capabilities = engine.capabilities();
         let may_block = manifest.capabilities.iter().any(|&c| capabilities.may_block(c));
         let plugin = Plugin {
@@ -154,7 +156,7 @@ impl Plugin {
         plugin.engine.follow_deadline(plugin.deadline());
         let first = plugin.instantiate().map_err(|e| match e {
             StartError::Refused(why) => LoadError::ConfigRefused(why),
-            StartError::Failed(f) => LoadError::Start(f.to_string()),
+            StartError::Failed(f) => LoadError::Start(f),
         })?;
         plugin.release(first);
         Ok(plugin)
@@ -359,11 +361,11 @@ impl Plugin {
     /// Sort a call's error into the failure kinds the operator sees.
     fn classify(&self, error: wasmtime::Error) -> Failure {
         if let Some(cap) = error.downcast_ref::<MemoryCapExceeded>() {
-            return Failure::Memory(cap.to_string());
+            return Failure::Memory(cap.clone());
         }
         match error.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => Failure::Deadline(self.deadline().as_millis() as u64),
-            _ => Failure::Trap(first_line(&format!("{error:#}"))),
+            code => Failure::Trap { code: code.copied(), message: first_line(&format!("{error:#}")) },
         }
     }
 
@@ -372,7 +374,7 @@ impl Plugin {
         let counter = match failure {
             Failure::Deadline(_) => &self.stats.deadlines,
             Failure::Memory(_) => &self.stats.memory,
-            Failure::Trap(_) => &self.stats.traps,
+            Failure::Trap { .. } => &self.stats.traps,
             Failure::Malformed(_) => &self.stats.malformed,
             Failure::Start(_) => &self.stats.starts_failed,
             Failure::Declined(_) => &self.stats.declined,

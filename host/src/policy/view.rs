@@ -73,11 +73,13 @@ impl WasiView for PluginState {
 }
 
 /// The error that ends a call whose plugin grew its memory past its cap.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("memory cap of {cap} bytes exceeded (asked for {desired})")]
-pub(crate) struct MemoryCapExceeded {
-    pub(crate) cap: usize,
-    pub(crate) desired: usize,
+pub struct MemoryCapExceeded {
+    /// The manifest's cap, in bytes.
+    pub cap: usize,
+    /// The size the plugin asked its memory to grow to.
+    pub desired: usize,
 }
 
 /// Per-instance memory cap.

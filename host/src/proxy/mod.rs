@@ -27,7 +27,7 @@ use bytes::Bytes;
 use tokio::task::JoinHandle;
 
 pub use outcomes::TransactionCount;
-pub use route::{Local, Upstream, resolve};
+pub use route::{Local, Unresolvable, Unroutable, Upstream, resolve};
 
 use crate::policy::{Chain, SharedChain};
 use crate::registrar::{Registrar, RegistrarStats};

@@ -138,7 +138,8 @@ impl Core {
                 };
                 self.finish(&key, response).await;
             }
-            Decision::Answer(status, reason) => self.answer(&key, &request, status, reason, Vec::new()).await,
+            Decision::Options => self.answer(&key, &request, 200, "OK", Vec::new()).await,
+            Decision::Refuse(why) => self.answer(&key, &request, why.status(), &why.to_string(), Vec::new()).await,
             Decision::Forward(hops) => self.forward(&key, request, &origin, &loop_hash, hops).await,
         }
     }

@@ -89,8 +89,58 @@ pub enum Decision {
     Forward(Vec<Hop>),
     /// A REGISTER for a domain the embedded registrar serves.
     Register,
-    /// Answer it here.
-    Answer(u16, &'static str),
+    /// An OPTIONS addressed to the proxy itself: answered 200 here.
+    Options,
+    /// The request cannot be routed: answered here with the status.
+    Refuse(Unroutable),
+}
+
+/// Why a request the chain let through cannot be routed. The `Display`
+/// text is the reason phrase of the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Unroutable {
+    /// The top Route entry is not a SIP URI.
+    #[error("Bad Route Header")]
+    BadRoute,
+    /// A Request-URI that is not sip:/sips: with no upstream to take it.
+    #[error("Unsupported URI Scheme")]
+    UnsupportedScheme,
+    /// Addressed to this proxy, not to a user, and not a method it answers.
+    #[error("Not Found")]
+    NotFound,
+    /// A user of a domain served here with no usable binding.
+    #[error("Temporarily Unavailable")]
+    Unavailable,
+    /// Neither served here nor going to a configured upstream.
+    #[error("Relaying Denied")]
+    RelayingDenied,
+    /// The next hop could not be resolved to an address.
+    #[error(transparent)]
+    NextHop(#[from] Unresolvable),
+}
+
+impl Unroutable {
+    pub fn status(&self) -> u16 {
+        match self {
+            Unroutable::BadRoute => 400,
+            Unroutable::UnsupportedScheme => 416,
+            Unroutable::NotFound => 404,
+            Unroutable::Unavailable => 480,
+            Unroutable::RelayingDenied => 403,
+            Unroutable::NextHop(_) => 503,
+        }
+    }
+}
+
+/// Why a URI names no next hop. The `Display` text is a reason phrase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Unresolvable {
+    /// A `transport=` parameter naming no transport sipwarden speaks.
+    #[error("Unsupported Transport")]
+    Transport,
+    /// The host has no address, or the look-up failed or timed out.
+    #[error("Next Hop Unresolvable")]
+    Host,
 }
 
 /// Decide where a request goes, applying loose routing to it.
@@ -105,7 +155,7 @@ pub async fn route(
     if let Some(route) = request.headers.get("Route").and_then(|r| split_list(r).first().copied()) {
         return match uri_of(route).map(SipUri::parse) {
             Some(Ok(uri)) => single(resolve(&uri).await),
-            _ => Decision::Answer(400, "Bad Route Header"),
+            _ => Decision::Refuse(Unroutable::BadRoute),
         };
     }
 
@@ -113,7 +163,7 @@ pub async fn route(
         // tel: and other schemes: only an upstream can route them.
         return match upstream {
             Some(up) => single(resolve(&up.uri).await),
-            None => Decision::Answer(416, "Unsupported URI Scheme"),
+            None => Decision::Refuse(Unroutable::UnsupportedScheme),
         };
     };
 
@@ -127,8 +177,8 @@ pub async fn route(
     if addressed_to_me && ruri.user.is_none() {
         return match &request.method {
             m if *m == Method::REGISTER && registrar.is_some() => Decision::Register,
-            m if *m == Method::OPTIONS => Decision::Answer(200, "OK"),
-            _ => Decision::Answer(404, "Not Found"),
+            m if *m == Method::OPTIONS => Decision::Options,
+            _ => Decision::Refuse(Unroutable::NotFound),
         };
     }
 
@@ -138,10 +188,10 @@ pub async fn route(
         if request.method == Method::REGISTER {
             return Decision::Register;
         }
-        let Some(aor) = aor_of(&request.uri) else { return Decision::Answer(404, "Not Found") };
+        let Some(aor) = aor_of(&request.uri) else { return Decision::Refuse(Unroutable::NotFound) };
         let bindings = registrar.lookup(&aor, Instant::now());
         if bindings.is_empty() {
-            return Decision::Answer(480, "Temporarily Unavailable");
+            return Decision::Refuse(Unroutable::Unavailable);
         }
         let mut hops = Vec::new();
         for binding in &bindings {
@@ -149,11 +199,7 @@ pub async fn route(
                 hops.push(hop);
             }
         }
-        return if hops.is_empty() {
-            Decision::Answer(480, "Temporarily Unavailable")
-        } else {
-            Decision::Forward(hops)
-        };
+        return if hops.is_empty() { Decision::Refuse(Unroutable::Unavailable) } else { Decision::Forward(hops) };
     }
 
     if let Some(up) = upstream
@@ -161,13 +207,13 @@ pub async fn route(
     {
         return single(resolve(&up.uri).await);
     }
-    Decision::Answer(403, "Relaying Denied")
+    Decision::Refuse(Unroutable::RelayingDenied)
 }
 
-fn single(target: Result<Target, &'static str>) -> Decision {
+fn single(target: Result<Target, Unresolvable>) -> Decision {
     match target {
         Ok(target) => Decision::Forward(vec![Hop { uri: None, routes: Vec::new(), target }]),
-        Err(reason) => Decision::Answer(503, reason),
+        Err(why) => Decision::Refuse(why.into()),
     }
 }
 
@@ -242,9 +288,9 @@ async fn binding_hop(binding: &Binding) -> Option<Hop> {
 /// Resolve a SIP URI to a transport address: the `transport` parameter (or
 /// TLS for `sips:`), the port (or the transport's default), and the host's
 /// first address.
-pub async fn resolve(uri: &SipUri) -> Result<Target, &'static str> {
+pub async fn resolve(uri: &SipUri) -> Result<Target, Unresolvable> {
     let transport = match uri.param("transport") {
-        Some(t) => t.parse::<Transport>().map_err(|_| "Unsupported Transport")?,
+        Some(t) => t.parse::<Transport>().map_err(|_| Unresolvable::Transport)?,
         None if uri.secure => Transport::Tls,
         None => Transport::Udp,
     };
@@ -254,8 +300,8 @@ pub async fn resolve(uri: &SipUri) -> Result<Target, &'static str> {
         None => {
             let lookup = tokio::net::lookup_host((uri.host.as_str(), port));
             match tokio::time::timeout(RESOLVE_TIMEOUT, lookup).await {
-                Ok(Ok(mut addrs)) => addrs.next().ok_or("Next Hop Unresolvable")?,
-                _ => return Err("Next Hop Unresolvable"),
+                Ok(Ok(mut addrs)) => addrs.next().ok_or(Unresolvable::Host)?,
+                _ => return Err(Unresolvable::Host),
             }
         }
     };
