@@ -34,3 +34,22 @@ pub mod reload;
 pub mod server;
 pub mod sip;
 pub mod transport;
+
+// What crosses threads: the engine, plugins and chain are shared by every
+// task and blocking thread that decides a request, the proxy core and the
+// decider by every connection, the reloader by the watcher, the signal
+// handler and the admin API. A change that made one of them `!Send` or
+// `!Sync` would fail here, where it is made, not at a distant spawn.
+const _: () = {
+    const fn shared_across_threads<T: Send + Sync>() {}
+    shared_across_threads::<policy::Engine>();
+    shared_across_threads::<policy::Plugin>();
+    shared_across_threads::<policy::Chain>();
+    shared_across_threads::<policy::SharedChain>();
+    shared_across_threads::<capability::Capabilities>();
+    shared_across_threads::<registrar::Registrar>();
+    shared_across_threads::<transport::TransportLayer>();
+    shared_across_threads::<proxy::Proxy>();
+    shared_across_threads::<decision::Decider>();
+    shared_across_threads::<reload::Reloader>();
+};
