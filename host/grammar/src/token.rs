@@ -118,8 +118,9 @@ pub fn quote(value: &str) -> Option<String> {
     for c in value.chars() {
         match c {
             '\r' | '\n' => return None,
+            '\t' => {}
             '"' | '\\' => quoted.push('\\'),
-            c if c.is_ascii_control() && c != '\t' => quoted.push('\\'),
+            c if c.is_ascii_control() => quoted.push('\\'),
             c if c.is_control() => return None,
             _ => {}
         }
@@ -165,6 +166,7 @@ mod tests {
         assert!(matches!(unquote("token"), Cow::Borrowed("token")));
         assert_eq!(quote("a \"b\" \\c").as_deref(), Some(r#""a \"b\" \\c""#));
         assert_eq!(quote("a\u{1}b").as_deref(), Some("\"a\\\u{1}b\""));
+        assert_eq!(quote("a\tb").as_deref(), Some("\"a\tb\""));
         assert_eq!(quote("a\nb"), None);
         assert_eq!(quote("a\u{85}b"), None);
     }
