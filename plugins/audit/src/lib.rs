@@ -63,7 +63,8 @@
 use serde::Deserialize;
 use sipwarden_sdk::audit::{self, Field};
 use sipwarden_sdk::{
-    Origin, Policy, Request, Response, Transport, Verdict, address, credentials, error, export_policy,
+    Origin, Policy, Request, Response, Transport, Verdict, credentials, error, export_policy, is_token, split_list,
+    uri_of,
 };
 
 #[derive(Deserialize)]
@@ -95,7 +96,7 @@ impl Policy for Audit {
         if config.methods.is_empty() {
             return Err("methods is empty: nothing would be recorded".to_string());
         }
-        if let Some(bad) = config.methods.iter().find(|m| !is_method_token(m)) {
+        if let Some(bad) = config.methods.iter().find(|m| !is_token(m)) {
             return Err(format!("methods: `{bad}` is not a SIP method name"));
         }
         Ok(Audit { methods: config.methods, include_contacts: config.include_contacts })
@@ -235,19 +236,14 @@ fn transport_name(transport: Transport) -> &'static str {
     }
 }
 
-/// The URI of a name-addr (`"Bob" <sip:bob@example.com>;tag=1`) or
-/// addr-spec (`sip:bob@example.com;tag=1`) header value. An addr-spec
-/// cannot carry URI parameters (RFC 3261 §20), so a `;` ends it.
+/// The URI of the first address of a header value: a name-addr (`"Bob"
+/// <sip:bob@example.com>;tag=1`), an addr-spec (`sip:bob@example.com;tag=1`,
+/// whose `;` starts header parameters, RFC 3261 §20.10) or a list of them
+/// (P-Asserted-Identity), read as the host reads it. A value that is not
+/// one is recorded as it is (its passwords cut out all the same).
 fn addr_uri(field: &str) -> &str {
     let field = field.trim();
-    let rest = address::after_display_name(field);
-    match rest.find('<') {
-        Some(open) => {
-            let inner = &rest[open + 1..];
-            inner[..inner.find('>').unwrap_or(inner.len())].trim()
-        }
-        None => rest[..rest.find(';').unwrap_or(rest.len())].trim(),
-    }
+    split_list(field).ok().and_then(|list| list.first().and_then(|first| uri_of(first).ok())).unwrap_or(field)
 }
 
 /// The text with the password of every `sip:`/`sips:` URI's userinfo cut
@@ -285,9 +281,22 @@ fn find_sip_scheme(text: &str) -> Option<usize> {
     })
 }
 
-/// A SIP method is a token (RFC 3261 §25.1).
-fn is_method_token(method: &str) -> bool {
-    !method.is_empty() && method.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
-}
-
 export_policy!(Audit);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_recorded_address_is_the_hosts_reading_without_password() {
+        let recorded = |field: &str| without_password(addr_uri(field));
+        assert_eq!(
+            recorded("\"Alice <x>\" <sip:alice:pw@Example.com;transport=tcp>;tag=1"),
+            "sip:alice@Example.com;transport=tcp"
+        );
+        assert_eq!(recorded("sip:alice@example.com;tag=1"), "sip:alice@example.com");
+        assert_eq!(recorded("\"Alice, A.\" <sip:alice@example.com>, <tel:+15551234567>"), "sip:alice@example.com");
+        // Not an address: kept as it is, passwords still cut.
+        assert_eq!(recorded(" <sip:bob:pw@example.com "), "<sip:bob@example.com");
+    }
+}

@@ -1,43 +1,43 @@
-//! Just enough of the SIP address grammar (RFC 3261 §20.10, §25.1; RFC 3966
-//! for `tel:`) to compare who a request claims to be with who was confirmed.
+//! Who a request claims to be and who was confirmed, read with the host's
+//! own grammar (`sipwarden_sdk::grammar`): a `From`, `To` or
+//! `P-Asserted-Identity` names the same user here as in the host's
+//! registrar and digest checks, `sip:%61lice@example.com` is
+//! `sip:alice@example.com` in both.
 //!
 //! Everything here reads text a request controls: no function panics, and
 //! anything that does not parse is `None`, which the policy treats as "does
 //! not match".
-//!
-//! An address borrows from the header value it was read from, and copies
-//! only what normalizing changes (an escape, an uppercase host, a visual
-//! separator in a number).
 
-use std::borrow::Cow;
-
-use sipwarden_sdk::address;
+use sipwarden_sdk::grammar::{self, Uri};
 
 /// The part of a URI that names a user, for comparing identities.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Address<'a> {
-    /// A `sip:` or `sips:` URI: the user part with escapes decoded (it is
-    /// case-sensitive, RFC 3261 §19.1.4) and the host in lowercase, without
-    /// port or parameters.
-    Sip { user: Cow<'a, str>, host: Cow<'a, str> },
-    /// A `tel:` URI: the number without visual separators.
-    Tel(Cow<'a, str>),
+pub(crate) enum Address {
+    /// A `sip:` or `sips:` URI: the user part and the host in the forms
+    /// RFC 3261 §19.1.4 compares (the user case-sensitive, escapes of
+    /// unreserved characters decoded, the others in upper-case hex; the
+    /// host in lower case, IPv6 in one spelling), without port or
+    /// parameters.
+    Sip { user: String, host: String },
+    /// A `tel:` URI: the number as RFC 3966 compares it (visual separators
+    /// dropped, a local number with its phone-context).
+    Tel(String),
 }
 
-impl<'a> Address<'a> {
-    /// Parses the URI of a `From`, `To` or `P-Asserted-Identity` value, in
-    /// name-addr (`"Alice" <sip:alice@example.com>;tag=1`) or addr-spec
-    /// (`sip:alice@example.com;tag=1`) form. A SIP URI without a user part
-    /// names no user and is `None`.
-    pub(crate) fn parse(field: &'a str) -> Option<Address<'a>> {
-        let uri = uri_of(field)?;
-        let (scheme, rest) = uri.split_once(':')?;
-        if scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips") {
-            sip_address(rest)
-        } else if scheme.eq_ignore_ascii_case("tel") {
-            tel_address(rest)
-        } else {
-            None
+impl Address {
+    /// Parses one address of a `From`, `To` or `P-Asserted-Identity`
+    /// value, in name-addr (`"Alice" <sip:alice@example.com>;tag=1`) or
+    /// addr-spec (`sip:alice@example.com;tag=1`) form, as the host reads
+    /// it. A SIP URI without a user part names no user and is `None`.
+    pub(crate) fn parse(field: &str) -> Option<Address> {
+        let uri = grammar::Address::parse(field).ok()?.uri();
+        match Uri::parse(uri).ok()? {
+            Uri::Sip(uri) => {
+                let user = uri.canonical_user()?.into_owned();
+                Some(Address::Sip { user, host: uri.canonical_host() })
+            }
+            Uri::Tel(uri) => Some(Address::Tel(uri.subscriber())),
+            _ => None,
         }
     }
 
@@ -47,78 +47,21 @@ impl<'a> Address<'a> {
         matches!(self, Address::Sip { user, host }
             if user.eq_ignore_ascii_case("anonymous") && host == "anonymous.invalid")
     }
-}
 
-/// The URI inside a name-addr, or the addr-spec itself.
-fn uri_of(field: &str) -> Option<&str> {
-    let field = field.trim();
-    match find_unquoted(field, b'<') {
-        Some(open) => {
-            let inner = &field[open + 1..];
-            let close = inner.find('>')?;
-            Some(inner[..close].trim())
-        }
-        // In an addr-spec, `;` starts the header's parameters (RFC 3261 §20).
-        None => field.split([';', ' ', '\t']).next().filter(|uri| !uri.is_empty()),
+    /// Whether this is a SIP address of `username`: its user part is the one
+    /// [`escape_user`] writes for the username (in the canonical form, so
+    /// `%61lice` is `alice`), which is the user part of the identity this
+    /// policy asserts for it.
+    pub(crate) fn names_user(&self, username: &str) -> bool {
+        matches!(self, Address::Sip { user, .. } if *user == escape_user(username))
     }
-}
-
-/// The byte index of the first `target` outside a quoted string.
-fn find_unquoted(text: &str, target: u8) -> Option<usize> {
-    let mut quoted = false;
-    let mut escaped = false;
-    for (index, &c) in text.as_bytes().iter().enumerate() {
-        if escaped {
-            escaped = false;
-        } else if quoted && c == b'\\' {
-            escaped = true;
-        } else if c == b'"' {
-            quoted = !quoted;
-        } else if !quoted && c == target {
-            return Some(index);
-        }
-    }
-    None
-}
-
-/// The user and host of what follows `sip:`.
-fn sip_address(rest: &str) -> Option<Address<'_>> {
-    // `@` cannot appear unescaped in the user part, and parameters or headers
-    // follow the host, so the first `@` before any `;` or `?` ends userinfo.
-    let end = rest.bytes().position(|b| b == b';' || b == b'?').unwrap_or(rest.len());
-    let (userinfo, hostport) = rest[..end].split_once('@')?;
-    let user = userinfo.split_once(':').map_or(userinfo, |(user, _password)| user);
-    if user.is_empty() {
-        return None;
-    }
-    Some(Address::Sip { user: address::unescape(user)?, host: host_of(hostport)? })
-}
-
-/// The host of `host[:port]`, lowercase; IPv6 references keep their brackets.
-fn host_of(hostport: &str) -> Option<Cow<'_, str>> {
-    let host = match hostport.strip_prefix('[') {
-        Some(v6) => &hostport[..v6.find(']')? + 2],
-        None => hostport.split_once(':').map_or(hostport, |(host, _port)| host),
-    };
-    if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c.is_control()) {
-        return None;
-    }
-    Some(if host.bytes().any(|b| b.is_ascii_uppercase()) { host.to_ascii_lowercase().into() } else { host.into() })
-}
-
-/// The number of what follows `tel:`.
-fn tel_address(rest: &str) -> Option<Address<'_>> {
-    let number = rest.split(';').next().unwrap_or_default();
-    let separator = |c: char| matches!(c, '-' | '.' | '(' | ')');
-    let number: Cow<str> =
-        if number.contains(separator) { number.chars().filter(|&c| !separator(c)).collect() } else { number.into() };
-    if number.is_empty() { None } else { Some(Address::Tel(number)) }
 }
 
 /// A username as the user part of a SIP URI: characters outside
-/// `unreserved` and `user-unreserved` (RFC 3261 §25.1) are escaped, and so
-/// are `;` and `?`, which that grammar allows but which [`Address::parse`]
-/// (like many parsers) reads as the end of the user part.
+/// `unreserved` and `user-unreserved` (RFC 3261 §25.1) are escaped, in
+/// upper-case hex, and so are `;` and `?`, which that grammar allows but
+/// which many parsers read as the end of the user part. What it writes is
+/// in the canonical form [`Address::parse`] compares.
 pub(crate) fn escape_user(username: &str) -> String {
     let mut out = String::with_capacity(username.len());
     for byte in username.bytes() {
@@ -131,54 +74,12 @@ pub(crate) fn escape_user(username: &str) -> String {
     out
 }
 
-/// The values of a header whose grammar is a comma-separated list of
-/// name-addrs (`P-Asserted-Identity`), split where a comma is outside quotes
-/// and angle brackets.
-pub(crate) fn split_list(value: &str) -> impl Iterator<Item = &str> {
-    let mut rest = Some(value);
-    std::iter::from_fn(move || {
-        loop {
-            let text = rest?;
-            let (part, after) = match list_separator(text) {
-                Some(comma) => (&text[..comma], Some(&text[comma + 1..])),
-                None => (text, None),
-            };
-            rest = after;
-            let part = part.trim();
-            if !part.is_empty() {
-                return Some(part);
-            }
-        }
-    })
-}
-
-/// The byte index of the first comma outside quotes and angle brackets.
-fn list_separator(text: &str) -> Option<usize> {
-    // Most values are a single name-addr.
-    text.find(',')?;
-    let (mut quoted, mut escaped, mut angle) = (false, false, false);
-    for (index, &c) in text.as_bytes().iter().enumerate() {
-        if escaped {
-            escaped = false;
-            continue;
-        }
-        match c {
-            b'\\' if quoted => escaped = true,
-            b'"' if !angle => quoted = !quoted,
-            b'<' if !quoted => angle = true,
-            b'>' if !quoted => angle = false,
-            b',' if !quoted && !angle => return Some(index),
-            _ => {}
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sipwarden_sdk::split_list;
 
-    fn sip<'a>(user: &'a str, host: &'a str) -> Option<Address<'a>> {
+    fn sip(user: &str, host: &str) -> Option<Address> {
         Some(Address::Sip { user: user.into(), host: host.into() })
     }
 
@@ -209,10 +110,42 @@ mod tests {
         );
     }
 
+    /// The host's reading, which these addresses now share: one user, one
+    /// host, one number, however they are spelled.
+    #[test]
+    fn spellings_rfc_3261_calls_one_address_are_one() {
+        for same in ["<sip:%61lice@EXAMPLE.com.>", "sip:al%69ce@example.com", "<sips:alice@example.com:5061>"] {
+            assert_eq!(Address::parse(same), sip("alice", "example.com"), "{same}");
+        }
+        assert_eq!(Address::parse("<sip:bob@[2001:db8:0::1]>"), sip("bob", "[2001:db8::1]"));
+        assert_eq!(Address::parse("<tel:+1.555.123.4567>"), Address::parse("<tel:+15551234567>"));
+        assert_ne!(Address::parse("<sip:Alice@example.com>"), sip("alice", "example.com"));
+        // A reserved character is not its escape (RFC 3261 §19.1.4).
+        assert_ne!(Address::parse("<sip:%2B1@example.com>"), Address::parse("<sip:+1@example.com>"));
+        // A local number is one only with its context.
+        assert_ne!(
+            Address::parse("<tel:1234;phone-context=a.example>"),
+            Address::parse("<tel:1234;phone-context=b.example>")
+        );
+    }
+
+    #[test]
+    fn users_match_the_identity_asserted_for_them() {
+        let claim = |text: &str| Address::parse(text).unwrap();
+        assert!(claim("<sip:alice@example.com>").names_user("alice"));
+        assert!(claim("<sip:%61lice@example.com>").names_user("alice"));
+        assert!(claim("<sip:a%20b%40c@example.com>").names_user("a b@c"));
+        assert!(claim("<sip:a%3bx@example.com>").names_user("a;x"));
+        assert!(!claim("<sip:Alice@example.com>").names_user("alice"));
+        assert!(!claim("<tel:+15551234567>").names_user("+15551234567"));
+    }
+
     #[test]
     fn splits_lists_and_escapes_users() {
-        assert_eq!(split_list("\"a, b\" <sip:a@x>, <tel:+1>").collect::<Vec<_>>(), ["\"a, b\" <sip:a@x>", "<tel:+1>"]);
-        assert_eq!(split_list(" , \"a\\\", b\" <sip:a@x>,,").collect::<Vec<_>>(), ["\"a\\\", b\" <sip:a@x>"]);
+        assert_eq!(split_list("\"a, b\" <sip:a@x>, <tel:+1>").unwrap(), ["\"a, b\" <sip:a@x>", "<tel:+1>"]);
+        // Empty elements are no longer skipped: RFC 3325's list has none,
+        // and the host refuses them too (see GRAMMAR-NOTES.md).
+        assert!(split_list(" , \"a\\\", b\" <sip:a@x>,,").is_err());
         assert_eq!(escape_user("a b@c+1;x?"), "a%20b%40c+1%3Bx%3F");
     }
 }

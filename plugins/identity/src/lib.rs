@@ -53,8 +53,10 @@
 //! (the address-of-record being bound). Each claimed address must be the
 //! confirmed identity, else `403 Identity Mismatch`:
 //!
-//! * digest: the user part equals the authenticated username and the host is
-//!   one of `domains` (default: the realm). A request claiming an address
+//! * digest: the user part is the authenticated username's (as RFC 3261
+//!   §19.1.4 compares user parts, and as the host's registrar does:
+//!   `%61lice` is `alice`, `Alice` is not) and the host is one of `domains`
+//!   (default: the realm). A request claiming an address
 //!   outside `domains` is answered `403 Identity Mismatch` at once, since no
 //!   credential of ours can confirm it;
 //! * asserted: the address (user and host, or a `tel:` number) equals one of
@@ -102,9 +104,10 @@ mod trust;
 
 use serde::Deserialize;
 use sipwarden_sdk::credentials::{self, Verification};
-use sipwarden_sdk::{Edit, Header, Policy, Request, Verdict, export_policy, info};
+use sipwarden_sdk::grammar::canonical_host;
+use sipwarden_sdk::{Edit, Header, Policy, Request, Verdict, export_policy, info, is_token, split_list};
 
-use address::{Address, escape_user, split_list};
+use address::{Address, escape_user};
 use coverage::Coverage;
 use trust::{Sender, TrustedPeers};
 
@@ -238,7 +241,7 @@ impl Policy for ConfirmIdentity {
         let proxy = !is_register(&method);
         match credentials::verify(req, &self.realm, proxy) {
             Verification::Verified(identity) => {
-                if identity.realm != self.realm || !claimed.iter().all(|claim| is_user(claim, &identity.username)) {
+                if identity.realm != self.realm || !claimed.iter().all(|claim| claim.names_user(&identity.username)) {
                     let why = format!("authenticated as {:?}, but it claims another user", identity.username);
                     return identity_mismatch(&method, &sender, &why);
                 }
@@ -326,7 +329,7 @@ fn strip_untrusted_assertions(req: &Request, sender: &Sender, asserted: bool) ->
 /// The addresses a request claims for its sender: the From (none when it is
 /// anonymous, outside REGISTER), and for REGISTER the To. `None` when one of
 /// them is not an address.
-fn claimed_addresses<'a>(method: &str, from: Option<&'a str>, to: Option<&'a str>) -> Option<Vec<Address<'a>>> {
+fn claimed_addresses(method: &str, from: Option<&str>, to: Option<&str>) -> Option<Vec<Address>> {
     let from = Address::parse(from?)?;
     if is_register(method) {
         let to = Address::parse(to?)?;
@@ -347,16 +350,21 @@ enum Assertion {
 
 /// Compares the claimed addresses with every address of every
 /// `P-Asserted-Identity` value (RFC 3325 allows a `sip:`/`sips:` one and a
-/// `tel:` one; values that do not parse are left out). The `first` value
-/// mostly settles it: the others are fetched only when it does not.
+/// `tel:` one; addresses that do not parse are left out, and so is a whole
+/// value that is not a list: an empty element or an open quote makes its
+/// elements a guess). The `first` value mostly settles it: the others are
+/// fetched only when it does not.
 fn assertion(req: &Request, first: &str, claimed: &[Address]) -> Assertion {
     let asserts_claims = |asserted: &[Address]| claimed.iter().all(|claim| asserted.contains(claim));
-    let asserted: Vec<Address> = split_list(first).filter_map(Address::parse).collect();
+    let addresses = |value: &str| -> Vec<Address> {
+        split_list(value).unwrap_or_default().into_iter().filter_map(Address::parse).collect()
+    };
+    let asserted = addresses(first);
     if !asserted.is_empty() && asserts_claims(&asserted) {
         return Assertion::Claimed;
     }
     let values = req.header_values(ASSERTED);
-    let asserted: Vec<Address> = values.iter().flat_map(|value| split_list(value)).filter_map(Address::parse).collect();
+    let asserted: Vec<Address> = values.iter().flat_map(|value| addresses(value)).collect();
     if asserted.is_empty() {
         Assertion::Unreadable
     } else if asserts_claims(&asserted) {
@@ -364,11 +372,6 @@ fn assertion(req: &Request, first: &str, claimed: &[Address]) -> Assertion {
     } else {
         Assertion::Other
     }
-}
-
-/// Whether a claimed address names this username.
-fn is_user(claim: &Address, username: &str) -> bool {
-    matches!(claim, Address::Sip { user, .. } if user == username)
 }
 
 fn is_register(method: &str) -> bool {
@@ -380,19 +383,21 @@ fn identity_mismatch(method: &str, sender: &Sender, why: &str) -> Verdict {
     Verdict::reject(403, "Identity Mismatch")
 }
 
-/// A domain of `domains`: a host as it appears in a SIP URI, lowercase.
+/// A domain of `domains`: a host as it appears in a SIP URI, in the
+/// canonical form claimed hosts are compared in (lower case, no final dot,
+/// IPv6 in brackets and one spelling).
 fn checked_domain(domain: &str) -> Result<String, String> {
     let trimmed = domain.trim();
     if trimmed.is_empty() || trimmed.contains(|c: char| c.is_whitespace() || c.is_control() || "@<>;?\"".contains(c)) {
         return Err(format!("domains: {domain:?} is not a host name or address"));
     }
-    Ok(trimmed.to_ascii_lowercase())
+    Ok(canonical_host(trimmed))
 }
 
 /// A list of methods, exactly as they appear on the wire.
 fn checked_methods(key: &str, methods: Vec<String>) -> Result<Vec<String>, String> {
     for method in &methods {
-        if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)) {
+        if !is_token(method) {
             return Err(format!("{key}: {method:?} is not a method name"));
         }
         if method == "ACK" || method == "CANCEL" {

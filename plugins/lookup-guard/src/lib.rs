@@ -17,16 +17,19 @@
 //! A Request-URI designates a telephone number when it is a `tel:` URI, a
 //! `sip:`/`sips:` URI with `user=phone`, or a `sip:`/`sips:` URI whose user
 //! part is a global number (`+` and digits with visual separators). The
-//! number is normalized to E.164 (visual separators `-.() ` dropped, a local
-//! number completed by a global-number `phone-context`) and looked up in the
-//! host's directory:
+//! policy only decides that; it hands the number to the host's directory as
+//! a `tel:` URI (a SIP user part is a telephone-subscriber, RFC 3261
+//! §19.1.6, its escapes decoded), and the host normalizes it to E.164 with
+//! the one reader of numbers (`sipwarden_grammar::normalize_e164`: visual
+//! separators `-.()` dropped, a local number completed by a global-number
+//! `phone-context`, no space inside a `tel:` number) before looking it up:
 //!
 //! | directory answer             | reply                                          |
 //! |------------------------------|------------------------------------------------|
 //! | exactly one User ID          | continue, the Request-URI set to that User ID  |
 //! | none                         | 404 `Number Not Found`                         |
 //! | several                      | 485 `Ambiguous`                                |
-//! | the number is malformed      | 484 `Address Incomplete: <the problem>`        |
+//! | the number is malformed      | 484 `Address Incomplete: <the host's reason>`  |
 //! | the directory is unavailable | `fail`: the manifest's failure policy answers  |
 //!
 //! Several User IDs are refused for contacts *and* sessions: SEC-2 permits a
@@ -36,8 +39,8 @@
 //! candidates (RFC 3261 §21.4.23 allows one): it would tell the sender who
 //! else owns the number.
 //!
-//! A User ID is a `sip:` or `sips:` URI; other entries of a directory answer
-//! (a `tel:` alias) are not users and are left out, and a User ID listed
+//! A User ID is a valid `sip:` or `sips:` URI; other entries of a directory
+//! answer (a `tel:` alias) are not users and are left out, and a User ID listed
 //! twice counts once. A request addressed with `sips:` keeps its demand for
 //! TLS to the end (RFC 3261 §19.1): a `sip:` User ID becomes `sips:`.
 //!
@@ -65,7 +68,8 @@ use std::fmt;
 
 use serde::Deserialize;
 use sipwarden_sdk::directory::{self, LookupError};
-use sipwarden_sdk::{Edit, Policy, Request, Verdict, address, debug, export_policy, warn};
+use sipwarden_sdk::grammar::{UriError, normalize_e164};
+use sipwarden_sdk::{Edit, Policy, Request, SipUri, Verdict, debug, export_policy, is_token, unescape, warn};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -79,9 +83,6 @@ struct Config {
 fn default_session_methods() -> Vec<String> {
     ["MESSAGE", "INVITE"].map(String::from).to_vec()
 }
-
-/// The most digits an E.164 number has, country code included.
-const MAX_DIGITS: usize = 15;
 
 /// Why a request is guarded.
 #[derive(Clone, Copy)]
@@ -166,7 +167,8 @@ fn is_presence(req: &Request) -> bool {
 }
 
 /// The unique look-up: one User ID retargets the request; none or several
-/// refuse it.
+/// refuse it. `number` is the `tel:` URI the target names, as written: the
+/// host normalizes what its directory is asked.
 fn look_up(purpose: Purpose, uri: &str, number: &str) -> Verdict {
     let found = match directory::lookup(number) {
         Ok(found) => found,
@@ -180,14 +182,21 @@ fn look_up(purpose: Purpose, uri: &str, number: &str) -> Verdict {
         // plugin's name): a line of ours would cost a host call per request.
         Some(user) if count == 1 => Verdict::pass_with(vec![Edit::request_uri(keep_sips(uri, user))]),
         None => {
-            debug!("{} to {number}: no user has this number", purpose.describe());
+            debug!("{} to {}: no user has this number", purpose.describe(), e164(number));
             Verdict::reject(404, "Number Not Found")
         }
         Some(_) => {
-            debug!("{} to {number}: {count} users share this number", purpose.describe());
+            debug!("{} to {}: {count} users share this number", purpose.describe(), e164(number));
             Verdict::reject(485, "Ambiguous")
         }
     }
+}
+
+/// The number as the directory was asked it, for a log line: the host's
+/// reading of it, which the directory has just accepted (the debug macros
+/// evaluate this only when the line is kept).
+fn e164(number: &str) -> String {
+    normalize_e164(number).unwrap_or_else(|_| number.to_owned())
 }
 
 /// 484 with a reason phrase that names what is wrong with the number.
@@ -195,13 +204,13 @@ fn address_incomplete(problem: &str) -> Verdict {
     Verdict::reject(484, format!("Address Incomplete: {problem}"))
 }
 
-/// The User IDs of a directory answer: `sip:` and `sips:` URIs, each once,
-/// in the directory's order.
+/// The User IDs of a directory answer: valid `sip:` and `sips:` URIs, each
+/// once, in the directory's order.
 fn user_ids(number: &str, mut found: Vec<String>) -> Vec<String> {
     found.retain(|uri| {
-        let user_id = scheme_rest(uri, "sip").or_else(|| scheme_rest(uri, "sips")).is_some();
+        let user_id = SipUri::parse(uri).is_ok();
         if !user_id {
-            warn!("directory entry {uri:?} of {number} is not a User ID (sip: or sips: URI); left out");
+            warn!("directory entry {uri:?} of {number} is not a User ID (a valid sip: or sips: URI); left out");
         }
         user_id
     });
@@ -235,168 +244,73 @@ fn scheme_rest<'a>(uri: &'a str, scheme: &str) -> Option<&'a str> {
 enum Target {
     /// Not a telephone number: SEC-2 does not apply.
     NotANumber,
-    /// A telephone number, normalized to E.164 (`+` and 1–15 digits).
+    /// A telephone number: the `tel:` URI to ask the directory about.
     Number(String),
-    /// Written as a telephone number, but not one that has an E.164 form.
-    Malformed(NumberProblem),
+    /// Written as a telephone number, or as a SIP URI, but unreadable.
+    Malformed(Unreadable),
 }
 
-impl From<Result<String, NumberProblem>> for Target {
-    fn from(result: Result<String, NumberProblem>) -> Target {
-        result.map_or_else(Target::Malformed, Target::Number)
-    }
+/// Why a target that may be a number cannot even be handed to the
+/// directory. (Why a number has no E.164 form is the host's to say.)
+#[derive(Debug)]
+enum Unreadable {
+    /// A `user=phone` user part whose escapes do not decode to text.
+    Escape,
+    /// A `sip:`/`sips:` Request-URI the grammar refuses. The host refuses
+    /// such a Request-URI before any policy runs (with the same grammar);
+    /// were one to arrive, it is not waved through as "not a number".
+    Uri(UriError),
 }
 
-/// Why a telephone number has no E.164 form. The wording matches the
-/// host directory's `invalid-number` reasons, so a client reads the same
-/// explanation whichever side found the problem.
-#[derive(Debug, PartialEq, Eq)]
-enum NumberProblem {
-    Empty,
-    InvalidCharacter(char),
-    NotGlobal,
-    DomainContext,
-    TooLong(usize),
-    LeadingZero,
-    Extension,
-    MalformedParameters,
-    MalformedEscape,
-}
-
-impl fmt::Display for NumberProblem {
+impl fmt::Display for Unreadable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            NumberProblem::Empty => write!(f, "the number has no digits"),
-            NumberProblem::InvalidCharacter(c) => {
-                write!(f, "the number contains {c:?}, which is neither a digit nor a visual separator")
-            }
-            NumberProblem::NotGlobal => write!(f, "the number has no leading '+' and no global phone-context"),
-            NumberProblem::DomainContext => {
-                write!(f, "the number's phone-context is a domain name, so it has no E.164 form")
-            }
-            NumberProblem::TooLong(n) => write!(f, "the number has {n} digits, but E.164 allows at most {MAX_DIGITS}"),
-            NumberProblem::LeadingZero => write!(f, "the number starts with 0, which no E.164 country code does"),
-            NumberProblem::Extension => {
-                write!(f, "the number has an extension or subaddress, which E.164 cannot express")
-            }
-            NumberProblem::MalformedParameters => write!(f, "the number's parameters are malformed"),
-            NumberProblem::MalformedEscape => write!(f, "the number contains a malformed %-escape"),
+            Unreadable::Escape => write!(f, "the number contains a malformed %-escape"),
+            Unreadable::Uri(error) => write!(f, "the Request-URI is malformed: {error}"),
         }
     }
 }
 
 /// Whether, and which, telephone number a Request-URI designates.
 fn target(uri: &str) -> Target {
-    if let Some(subscriber) = scheme_rest(uri, "tel") {
-        return telephone_subscriber(subscriber).into();
+    if scheme_rest(uri, "tel").is_some() {
+        return Target::Number(uri.to_owned());
     }
-    match scheme_rest(uri, "sip").or_else(|| scheme_rest(uri, "sips")) {
-        Some(rest) => sip_target(rest),
-        None => Target::NotANumber,
+    if scheme_rest(uri, "sip").is_none() && scheme_rest(uri, "sips").is_none() {
+        return Target::NotANumber;
+    }
+    match SipUri::parse(uri) {
+        Ok(uri) => sip_target(&uri),
+        Err(error) => Target::Malformed(Unreadable::Uri(error)),
     }
 }
 
 /// A `sip:`/`sips:` URI names a number when it says `user=phone` (RFC 3261
-/// §19.1.1: its user part is then a telephone-subscriber) or when its user
+/// §19.1.6: its user part is then a telephone-subscriber) or when its user
 /// part is a global number.
-fn sip_target(rest: &str) -> Target {
-    let Some((userinfo, host_part)) = rest.split_once('@') else {
+fn sip_target(uri: &SipUri) -> Target {
+    let Some(user) = uri.user() else {
         return Target::NotANumber;
     };
-    let user = userinfo.split_once(':').map_or(userinfo, |(user, _password)| user);
-    let phone = says_user_phone(host_part);
-    match address::unescape(user) {
-        Some(user) if phone || is_global_number(&user) => telephone_subscriber(&user).into(),
+    let phone = uri.param("user").is_some_and(|user| user.eq_ignore_ascii_case("phone"));
+    match unescape(user) {
+        Some(user) if phone || looks_like_a_global_number(&user) => Target::Number(format!("tel:{user}")),
         Some(_) => Target::NotANumber,
-        None if phone => Target::Malformed(NumberProblem::MalformedEscape),
+        None if phone => Target::Malformed(Unreadable::Escape),
         None => Target::NotANumber,
     }
 }
 
-/// Whether the URI parameters after the host include `user=phone`.
-fn says_user_phone(host_part: &str) -> bool {
-    let without_headers = host_part.split_once('?').map_or(host_part, |(params, _)| params);
-    without_headers.split(';').skip(1).any(|param| {
-        param
-            .split_once('=')
-            .is_some_and(|(name, value)| name.eq_ignore_ascii_case("user") && value.eq_ignore_ascii_case("phone"))
-    })
-}
-
-/// `+` followed by digits and visual separators, with at least one digit.
-fn is_global_number(user: &str) -> bool {
+/// `+` followed by digits, visual separators and spaces, with at least one
+/// digit: a user part written as a global number. Spaces count, so that a
+/// number written with them (`%2B1%20555…`) is looked up, and refused by
+/// the host's reading (RFC 3966 has no space), rather than let through as
+/// no number at all.
+fn looks_like_a_global_number(user: &str) -> bool {
     user.strip_prefix('+').is_some_and(|rest| {
-        rest.chars().any(|c| c.is_ascii_digit()) && rest.chars().all(|c| c.is_ascii_digit() || is_visual_separator(c))
+        rest.chars().any(|c| c.is_ascii_digit())
+            && rest.chars().all(|c| c.is_ascii_digit() || matches!(c, '-' | '.' | '(' | ')' | ' '))
     })
-}
-
-/// An RFC 3966 telephone-subscriber (`+1-555-123-4567`,
-/// `123-4567;phone-context=+1-555`), normalized to E.164.
-fn telephone_subscriber(subscriber: &str) -> Result<String, NumberProblem> {
-    let mut parts = subscriber.split(';');
-    let number = parts.next().unwrap_or_default();
-    let mut context = None;
-    for parameter in parts {
-        let (name, value) = parameter.split_once('=').unwrap_or((parameter, ""));
-        if name.eq_ignore_ascii_case("phone-context") {
-            if value.is_empty() || context.replace(value).is_some() {
-                return Err(NumberProblem::MalformedParameters);
-            }
-        } else if name.eq_ignore_ascii_case("ext") || name.eq_ignore_ascii_case("isub") {
-            return Err(NumberProblem::Extension);
-        } else if name.is_empty() {
-            return Err(NumberProblem::MalformedParameters);
-        }
-    }
-    if let Some(global) = number.strip_prefix('+') {
-        return e164(digits(global)?);
-    }
-    let local = digits(number)?;
-    match context.map(|context| context.strip_prefix('+')) {
-        None => Err(NumberProblem::NotGlobal),
-        Some(None) => Err(NumberProblem::DomainContext),
-        Some(Some(prefix)) => e164(digits(prefix)? + &local),
-    }
-}
-
-/// The digits of a number, its visual separators dropped.
-fn digits(text: &str) -> Result<String, NumberProblem> {
-    // One byte more than the digits can take: `e164` prefixes the `+`.
-    let mut digits = String::with_capacity(text.len() + 1);
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-        } else if !is_visual_separator(c) {
-            return Err(NumberProblem::InvalidCharacter(c));
-        }
-    }
-    Ok(digits)
-}
-
-/// RFC 3966 visual separators, and the space people type between groups.
-fn is_visual_separator(c: char) -> bool {
-    matches!(c, '-' | '.' | '(' | ')' | ' ')
-}
-
-/// `+` and the digits, when they can be an E.164 number.
-fn e164(digits: String) -> Result<String, NumberProblem> {
-    if digits.is_empty() {
-        Err(NumberProblem::Empty)
-    } else if digits.len() > MAX_DIGITS {
-        Err(NumberProblem::TooLong(digits.len()))
-    } else if digits.starts_with('0') {
-        Err(NumberProblem::LeadingZero)
-    } else {
-        // `digits` has room for the `+` (see `digits`): no new allocation.
-        let mut number = digits;
-        number.insert(0, '+');
-        Ok(number)
-    }
-}
-
-/// RFC 3261 §25.1 `token`: what a method name is made of.
-fn is_token(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
 }
 
 export_policy!(LookupGuard);
@@ -405,9 +319,11 @@ export_policy!(LookupGuard);
 mod tests {
     use super::*;
 
+    /// The E.164 number a Request-URI reaches the directory as: what the
+    /// policy hands over, read as the host reads it (with the same reader).
     fn number(uri: &str) -> Result<String, String> {
         match target(uri) {
-            Target::Number(n) => Ok(n),
+            Target::Number(n) => normalize_e164(&n).map_err(|problem| problem.to_string()),
             Target::Malformed(p) => Err(p.to_string()),
             Target::NotANumber => Err("not a number".into()),
         }
@@ -423,7 +339,6 @@ mod tests {
             "sip:+1-555-123-4567@example.com",
             "sips:+15551234567@example.com;transport=tls",
             "sip:5551234567;phone-context=+1@example.com;user=phone",
-            "sip:%2B1%20555%20123%204567@example.com;user=phone",
             "sip:+15551234567:secret@example.com",
         ] {
             assert_eq!(number(uri).as_deref(), Ok("+15551234567"), "{uri}");
@@ -439,21 +354,59 @@ mod tests {
 
     #[test]
     fn malformed_numbers_say_why() {
+        use sipwarden_sdk::grammar::NumberError;
         let cases = [
-            ("tel:+1-555-abc", NumberProblem::InvalidCharacter('a')),
-            ("tel:5551234", NumberProblem::NotGlobal),
-            ("tel:1234;phone-context=example.com", NumberProblem::DomainContext),
-            ("tel:+1234567890123456", NumberProblem::TooLong(16)),
-            ("tel:+0123", NumberProblem::LeadingZero),
-            ("tel:+15551234567;ext=12", NumberProblem::Extension),
-            ("tel:+", NumberProblem::Empty),
-            ("tel:1;phone-context=+1;phone-context=+2", NumberProblem::MalformedParameters),
-            ("sip:555%zz@example.com;user=phone", NumberProblem::MalformedEscape),
-            ("sip:alice@example.com;user=phone", NumberProblem::InvalidCharacter('a')),
+            ("tel:+1-555-abc", NumberError::InvalidCharacter('a')),
+            ("tel:5551234", NumberError::NotGlobal),
+            ("tel:1234;phone-context=example.com", NumberError::DomainContext),
+            ("tel:+1234567890123456", NumberError::TooLong(16)),
+            ("tel:+0123", NumberError::LeadingZero),
+            ("tel:+15551234567;ext=12", NumberError::Extension),
+            ("tel:+", NumberError::Empty),
+            // The host's reason (this policy's own said "the number's
+            // parameters are malformed").
+            ("tel:1;phone-context=+1;phone-context=+2", NumberError::MalformedUri),
+            ("sip:alice@example.com;user=phone", NumberError::InvalidCharacter('a')),
+            // A user=phone user part is a telephone-subscriber, where RFC 3966
+            // has no space: the host's reading, which this policy's own (it
+            // took spaces for visual separators) drifted from.
+            ("sip:%2B1%20555%20123%204567@example.com;user=phone", NumberError::InvalidCharacter(' ')),
         ];
         for (uri, problem) in cases {
             assert_eq!(number(uri), Err(problem.to_string()), "{uri}");
         }
+        // What cannot be handed to the directory at all.
+        assert_eq!(number("sip:%ff@example.com;user=phone"), Err("the number contains a malformed %-escape".into()));
+        assert_eq!(
+            number("sip:555%zz@example.com;user=phone"),
+            Err("the Request-URI is malformed: bad % escape in the URI".into())
+        );
+    }
+
+    /// What the directory is asked: the `tel:` URI, never a normalization
+    /// of this policy's own.
+    #[test]
+    fn the_number_goes_to_the_directory_as_written() {
+        let handed = |uri: &str| match target(uri) {
+            Target::Number(number) => Some(number),
+            _ => None,
+        };
+        assert_eq!(handed("TEL:+1.555.123.4567").as_deref(), Some("TEL:+1.555.123.4567"));
+        assert_eq!(handed("sip:+1-555-123-4567@example.com").as_deref(), Some("tel:+1-555-123-4567"));
+        assert_eq!(
+            handed("sip:5551234567;phone-context=+1@example.com;user=phone").as_deref(),
+            Some("tel:5551234567;phone-context=+1")
+        );
+        assert_eq!(handed("sip:%2B1%20555@example.com;user=phone").as_deref(), Some("tel:+1 555"));
+    }
+
+    /// (Entries that are not User IDs are logged, through the host: that
+    /// case is tested through the host, in host/tests/policy_lookup_guard.rs.)
+    #[test]
+    fn a_user_id_listed_twice_is_one_user() {
+        let found = ["sip:carol@example.com", "sip:carol@example.com", "sips:dave@example.com"];
+        let users = user_ids("tel:+15550002222", found.map(String::from).to_vec());
+        assert_eq!(users, ["sip:carol@example.com", "sips:dave@example.com"]);
     }
 
     #[test]

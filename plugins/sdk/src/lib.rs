@@ -34,6 +34,13 @@
 //! Capabilities (`log`, `audit`, `directory`, `credentials`) are imported only
 //! if the policy calls them, and the operator must grant each one in the
 //! plugin's manifest: a plugin whose imports are not granted does not load.
+//!
+//! To read what the request says (an address, a URI, a Digest parameter, a
+//! list of name-addrs), use [`grammar`]: it is the host's own reading of SIP
+//! (the `sipwarden-grammar` crate, re-exported), so a policy and the host
+//! never disagree on who `sip:%61lice@example.com` is. The names policies
+//! use most are re-exported here too ([`Address`], [`SipUri`], [`TelUri`],
+//! [`split_list`]…).
 
 #![deny(unsafe_code)]
 
@@ -68,6 +75,10 @@ pub use bindings::sipwarden::policy::types::{
 };
 pub use capability::{audit, credentials, directory, log};
 pub use net::Prefix;
+/// The host's reading of SIP syntax: URIs, addresses, parameters, Digest
+/// values, numbers.
+pub use sipwarden_grammar as grammar;
+pub use sipwarden_grammar::{Address, SipUri, TelUri, Uri, is_token, split_list, unescape, uri_of};
 
 /// A policy plugin.
 ///

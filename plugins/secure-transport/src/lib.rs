@@ -53,10 +53,11 @@
 //! anything the message claims (Via, Contact); an IPv4 peer seen on a
 //! dual-stack socket (`::ffff:10.1.2.3`) is matched as its IPv4 address.
 
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 
 use serde::Deserialize;
-use sipwarden_sdk::{Header, Policy, Prefix, Request, Transport, Verdict, address, export_policy};
+use sipwarden_sdk::grammar::UriError;
+use sipwarden_sdk::{Header, Policy, Prefix, Request, SipUri, Transport, Verdict, export_policy, is_token, uri_of};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -112,7 +113,7 @@ impl Policy for SecureTransport {
         if config.reason.is_empty() || config.reason.chars().any(char::is_control) {
             return Err(format!("reason {:?} must be a non-empty phrase without control characters", config.reason));
         }
-        if let Some(bad) = config.methods.iter().find(|m| !is_method_token(m)) {
+        if let Some(bad) = config.methods.iter().find(|m| !is_token(m)) {
             return Err(format!("methods: `{bad}` is not a SIP method name"));
         }
         let trusted_peers = config
@@ -174,72 +175,59 @@ fn is_secure(transport: Transport) -> bool {
 }
 
 /// Whether the Request-URI or the To is a `sips:` URI (RFC 3261 §26.2.2).
+/// The To is read as the host reads it; the host refused the request
+/// before any policy ran if it could not.
 fn asks_for_sips(req: &Request) -> bool {
-    is_sips(&req.uri()) || req.header("To").is_some_and(|to| is_sips(addr_uri(&to)))
+    is_sips(&req.uri()) || req.header("To").is_some_and(|to| uri_of(&to).is_ok_and(is_sips))
 }
 
 fn is_sips(uri: &str) -> bool {
     uri.trim_start().as_bytes().get(..5).is_some_and(|scheme| scheme.eq_ignore_ascii_case(b"sips:"))
 }
 
-/// The URI of a name-addr (`"Bob" <sips:bob@example.com>;tag=1`) or
-/// addr-spec (`sips:bob@example.com;tag=1`) header value.
-fn addr_uri(field: &str) -> &str {
-    let field = field.trim();
-    let rest = address::after_display_name(field);
-    match rest.find('<') {
-        Some(open) => &rest[open + 1..],
-        None => rest,
-    }
-}
-
 /// The host of a `sips:` URI, for the warn-agent, or why the URI cannot
 /// name where TLS is served.
-fn tls_uri_host(uri: &str) -> Result<&str, String> {
+fn tls_uri_host(uri: &str) -> Result<String, String> {
     if uri.chars().any(|c| c == '"' || c == '\\' || c.is_control() || c.is_whitespace()) {
         return Err("contains a quote, a backslash, a space or a control character".to_string());
     }
     if !is_sips(uri) {
         return Err("is not a sips: URI (e.g. sips:proxy.example.com:5061)".to_string());
     }
-    let rest = &uri[5..];
-    let hostport = &rest[..rest.find(';').unwrap_or(rest.len())];
-    let (host, port) = match hostport.strip_prefix('[') {
-        Some(v6) => {
-            let (address, after) = v6.split_once(']').ok_or("has an unclosed IPv6 reference")?;
-            if address.parse::<Ipv6Addr>().is_err() {
-                return Err(format!("has a bad IPv6 address `{address}`"));
-            }
-            let port = match after {
-                "" => None,
-                after => Some(after.strip_prefix(':').ok_or("has text after the host")?),
-            };
-            (&hostport[..address.len() + 2], port)
-        }
-        None => {
-            let (host, port) = match hostport.split_once(':') {
-                Some((host, port)) => (host, Some(port)),
-                None => (hostport, None),
-            };
-            if host.is_empty() || !host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
-                return Err(
-                    "must name the proxy by host and port, nothing else (e.g. sips:proxy.example.com:5061)".to_string()
-                );
-            }
-            (host, port)
-        }
-    };
-    if let Some(port) = port
-        && !(port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok_and(|p| p > 0))
-    {
-        return Err(format!("has a bad port `{port}`"));
+    let parsed = SipUri::parse(uri).map_err(|error| match error {
+        UriError::BadPort(port) => format!("has a bad port `{port}`"),
+        error => format!("is not a valid sips: URI ({error})"),
+    })?;
+    if parsed.user().is_some() || parsed.headers().next().is_some() {
+        return Err("must name the proxy by host and port, nothing else (e.g. sips:proxy.example.com:5061)".to_string());
     }
-    Ok(host)
-}
-
-/// A SIP method is a token (RFC 3261 §25.1).
-fn is_method_token(method: &str) -> bool {
-    !method.is_empty() && method.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
+    if parsed.port() == Some(0) {
+        return Err("has a bad port `0`".to_string());
+    }
+    Ok(parsed.host().to_owned())
 }
 
 export_policy!(SecureTransport);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_uris_name_a_host_and_port() {
+        assert_eq!(tls_uri_host("sips:Proxy.example.com:5061").as_deref(), Ok("proxy.example.com"));
+        assert_eq!(tls_uri_host("sips:[2001:db8::1]:5061;transport=tcp").as_deref(), Ok("[2001:db8::1]"));
+        for (uri, why) in [
+            ("sip:proxy.example.com:5061", "is not a sips: URI"),
+            ("sips:proxy.example.com:99999", "has a bad port `99999`"),
+            ("sips:proxy.example.com:0", "has a bad port `0`"),
+            ("sips:alice@proxy.example.com", "must name the proxy by host and port"),
+            ("sips:proxy.example.com?subject=x", "must name the proxy by host and port"),
+            ("sips:[2001:db8::1", "is not a valid sips: URI (unterminated IPv6 reference)"),
+            ("sips:proxy example", "contains a quote, a backslash, a space"),
+        ] {
+            let error = tls_uri_host(uri).unwrap_err();
+            assert!(error.contains(why), "{uri}: {error}");
+        }
+    }
+}
