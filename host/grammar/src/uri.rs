@@ -388,18 +388,14 @@ impl<'a> SipUri<'a> {
         let hostport = HostPort::parse(Span { start: host_start, end: hostport_end }.of(text))?;
         let host = Span { start: host_start, end: host_start + hostport.host().len() };
 
-        // The parts compared without regard to case, lower-cased in place:
-        // ASCII only, so every offset stays where it was.
-        let mut folded = vec![Span { start: 0, end: colon }, host];
-        let mut at = params.start;
-        for param in params.of(text).split(';') {
-            let name_len = param.find('=').unwrap_or(param.len());
-            folded.push(Span { start: at, end: at + name_len });
-            at += param.len() + 1;
-        }
-        let text = if folded.iter().any(|span| span.of(text).bytes().any(|b| b.is_ascii_uppercase())) {
+        // The parts compared without regard to case, lower-cased in place
+        // (ASCII only, so every offset stays where it was), and only when
+        // one of them has an upper-case letter: most URIs are borrowed.
+        let scheme = Span { start: 0, end: colon };
+        let has_upper = |span: Span| span.of(text).bytes().any(|b| b.is_ascii_uppercase());
+        let text = if folded_spans(text, scheme, host, params).any(has_upper) {
             let mut owned = text.to_owned();
-            for span in folded {
+            for span in folded_spans(text, scheme, host, params) {
                 if let Some(part) = owned.get_mut(span.start..span.end) {
                     part.make_ascii_lowercase();
                 }
@@ -542,6 +538,18 @@ impl<'a> SipUri<'a> {
     }
 }
 
+/// The spans of a SIP URI that RFC 3261 §19.1.4 compares without regard
+/// to case: the scheme, the host and each parameter name.
+fn folded_spans(text: &str, scheme: Span, host: Span, params: Span) -> impl Iterator<Item = Span> + '_ {
+    let mut at = params.start;
+    let names = params.of(text).split(';').map(move |param| {
+        let name = Span { start: at, end: at + param.find('=').unwrap_or(param.len()) };
+        at += param.len() + 1;
+        name
+    });
+    [scheme, host].into_iter().chain(names)
+}
+
 impl fmt::Display for SipUri<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.text)
@@ -642,11 +650,12 @@ pub enum Uri<'a> {
 impl<'a> Uri<'a> {
     /// Parses any absolute URI; URI headers are allowed in a SIP URI.
     pub fn parse(text: &'a str) -> Result<Self, UriError> {
-        check_uri(text, true)?;
         let (scheme, rest) = text.split_once(':').ok_or(UriError::NoScheme)?;
         if scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips") {
-            SipUri::parse(text).map(Uri::Sip)
-        } else if scheme.eq_ignore_ascii_case("tel") {
+            return SipUri::parse(text).map(Uri::Sip);
+        }
+        check_uri(text, true)?;
+        if scheme.eq_ignore_ascii_case("tel") {
             Ok(Uri::Tel(TelUri::parse(text)?))
         } else {
             Ok(Uri::Other { scheme, rest })

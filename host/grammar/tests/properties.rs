@@ -414,6 +414,36 @@ proptest! {
         prop_assert!(normalize_e164(&spaced).is_err());
     }
 
+    /// Where the `tel:` reading accepts a URI without `ext` or `isub`, the
+    /// E.164 reader gives the number the `tel:` reading compares, or says
+    /// why it has no E.164 form; never a different number.
+    #[test]
+    fn tel_reading_and_normalizing_agree(
+        input in "(tel|TEL):[+]?[0-9a-f().*#-]{1,18}(;(phone-context|[a-z-]{1,8})(=[+]?[0-9a-z.-]{1,8})?){0,3}",
+    ) {
+        if let Ok(tel) = TelUri::parse(&input) {
+            prop_assume!(tel.param("ext").is_none() && tel.param("isub").is_none());
+            match normalize_e164(&input) {
+                Ok(number) if tel.is_global() => prop_assert_eq!(number, tel.subscriber()),
+                Ok(number) => {
+                    let context = tel.phone_context().unwrap_or_default();
+                    let digits = |text: &str| -> String { text.chars().filter(char::is_ascii_digit).collect() };
+                    prop_assert_eq!(number, format!("+{}{}", digits(context), digits(tel.number())));
+                }
+                Err(error) => prop_assert!(
+                    matches!(
+                        error,
+                        sipwarden_grammar::NumberError::TooLong(_)
+                            | sipwarden_grammar::NumberError::LeadingZero
+                            | sipwarden_grammar::NumberError::DomainContext
+                            | sipwarden_grammar::NumberError::InvalidCharacter(_)
+                    ),
+                    "{}: {:?}", input, error
+                ),
+            }
+        }
+    }
+
     /// No reader panics, whatever it is given.
     #[test]
     fn nothing_panics(text in "\\PC{0,40}|[ -~]{0,40}|[<>\";,=@:%\\\\ a-z]{0,40}") {
