@@ -26,11 +26,25 @@ pub const EMBEDDED_DEFAULT: &str = include_str!("default.toml");
 /// A configuration file that could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The configuration file could not be read.
     #[error("{path}: cannot read: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        /// The file given with `--config`.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
     /// The message carries the line, column and key, as toml reports them.
     #[error("{path}: {message}")]
-    Invalid { path: PathBuf, message: String },
+    Invalid {
+        /// The file, or the name given to [`Config::parse`].
+        path: PathBuf,
+        /// What is wrong, and where.
+        message: String,
+    },
+    /// A file the configuration names (the audit trail, a number directory,
+    /// the credentials) could not be opened or read, or a capability's
+    /// backend could not be started.
     #[error(transparent)]
     Capability(#[from] CapabilityError),
 }
@@ -39,21 +53,36 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Config {
+    /// The plugin directory and whether it is watched.
     #[serde(default)]
     pub plugins: PluginsConfig,
+    /// The audit trail; absent: a plugin's audit calls fail as not
+    /// configured.
     pub audit: Option<AuditConfig>,
+    /// The number directory; absent: a plugin's look-ups fail as not
+    /// configured.
     pub directory: Option<DirectoryConfig>,
+    /// Digest credentials; absent: the store is empty and no user can
+    /// authenticate.
     pub credentials: Option<CredentialsConfig>,
+    /// SIP listening addresses; absent: no SIP listener, which only a
+    /// decision service runs without.
     #[serde(default)]
     pub listen: ListenConfig,
+    /// The TLS listeners' certificate and the trust roots.
     #[serde(default)]
     pub tls: TlsConfig,
+    /// What the transport holds peers to: message size, timeouts,
+    /// connections.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// The proxy core: advertised host, Record-Route, transaction limit.
     #[serde(default)]
     pub proxy: ProxySection,
     /// The embedded registrar; absent: no registrar (upstream mode).
     pub registrar: Option<RegistrarConfig>,
+    /// The next hop for requests the registrar does not serve; absent: they
+    /// are refused (403), as the proxy is not an open relay.
     pub upstream: Option<UpstreamConfig>,
     /// The admin HTTP API; absent: no API.
     pub admin: Option<AdminConfig>,
@@ -127,6 +156,7 @@ impl Default for ProxySection {
 pub struct AdvertisedHost(String);
 
 impl AdvertisedHost {
+    /// The host as configured, e.g. `proxy.example.net` or `[2001:db8::7]`.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -139,9 +169,10 @@ impl TryFrom<String> for AdvertisedHost {
         let refused = || {
             format!("`{}` is not a host (a name, an IPv4 address or [an IPv6 address], no port)", host.escape_debug())
         };
-        let uri = crate::sip::SipUri::parse(&format!("sip:{host}")).map_err(|_| refused())?;
-        let only_a_host = uri.user.is_none() && uri.port.is_none() && uri.params.is_empty();
-        if !only_a_host || !uri.host.eq_ignore_ascii_case(&host) {
+        let text = format!("sip:{host}");
+        let uri = crate::sip::SipUri::parse(&text).map_err(|_| refused())?;
+        let only_a_host = uri.user().is_none() && uri.port().is_none() && uri.params().next().is_none();
+        if !only_a_host || !uri.host().eq_ignore_ascii_case(&host) {
             return Err(refused());
         }
         Ok(AdvertisedHost(host))
@@ -197,6 +228,8 @@ pub struct AuditConfig {
     /// it returns; `batched`: records are synced every `batch-ms`.
     #[serde(default)]
     pub durability: DurabilityMode,
+    /// With `batched`, how often records are written and synced, in
+    /// milliseconds (at least 10); 100 by default. Ignored with `strict`.
     #[serde(default = "default_batch_ms")]
     pub batch_ms: u64,
     /// Rotate the file when it would pass this size; absent: never.
@@ -211,8 +244,12 @@ fn default_batch_ms() -> u64 {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DurabilityMode {
+    /// Every record is on disk before the plugin's call returns: a crash
+    /// loses nothing. The default.
     #[default]
     Strict,
+    /// Records are synced every `batch-ms`: a crash may lose the last
+    /// interval's records, for one `fsync` per interval instead of per record.
     Batched,
 }
 

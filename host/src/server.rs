@@ -20,29 +20,53 @@ use crate::transport::{Listeners, Transport, TransportError, TransportLayer};
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// A store or trail the configuration names could not be opened.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// A plugin of the directory could not be loaded: the server does not
+    /// start with a policy missing.
     #[error(transparent)]
     Plugins(#[from] LoadError),
+    /// A SIP listener could not be bound, or the TLS files are unusable.
     #[error(transparent)]
     Transport(#[from] TransportError),
+    /// `[plugins] dir` is not set.
     #[error("[plugins] dir is not set: sipwarden needs a plugin directory (it may be empty)")]
     NoPluginDir,
+    /// `[upstream] uri` does not parse as a SIP URI.
     #[error("[upstream] uri `{uri}` is not a SIP URI: {reason}")]
-    Upstream { uri: String, reason: String },
+    Upstream {
+        /// The URI as configured.
+        uri: String,
+        /// Why it does not parse.
+        reason: String,
+    },
+    /// Neither `[listen]` nor `[decision]` gives an address: there would be
+    /// nothing to serve.
     #[error("no listener is configured: set at least one address in [listen] or [decision]")]
     NoListener,
+    /// A decision service listener could not be bound.
     #[error(transparent)]
     Decision(#[from] BindError),
+    /// The admin API could not be bound.
     #[error("[admin] cannot listen on {addr}: {source}")]
-    Admin { addr: SocketAddr, source: std::io::Error },
+    Admin {
+        /// `[admin] listen`.
+        addr: SocketAddr,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
 }
 
 /// A started server.
 pub struct Server {
     /// The SIP proxy; `None` when sipwarden only decides for another proxy.
     pub proxy: Option<Proxy>,
+    /// The SIP listeners, bound but not read until [`Server::run`]; with
+    /// port 0 in `[listen]`, [`TransportLayer::local_addr`] tells the port.
     pub transport: TransportLayer,
+    /// The engine every plugin runs in, with the capabilities of the
+    /// configuration.
     pub engine: Engine,
     /// Where the decision service listens, when `[decision]` is configured.
     pub decision_addrs: Vec<(Interface, SocketAddr)>,
@@ -98,6 +122,7 @@ impl Server {
         let upstream = match &config.upstream {
             Some(up) => Some(Upstream {
                 uri: SipUri::parse(&up.uri)
+                    .map(SipUri::into_owned)
                     .map_err(|e| ServeError::Upstream { uri: up.uri.clone(), reason: e.to_string() })?,
                 domains: up.domains.clone(),
             }),

@@ -123,14 +123,10 @@ impl Api {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim);
-        presented.is_some_and(|p| same_secret(p.as_bytes(), token.as_bytes()))
+        // Compared without stopping at the first difference, so that the time
+        // a refusal takes does not tell how much of a guess was right.
+        presented.is_some_and(|p| sipwarden_grammar::constant_time_eq(p.as_bytes(), token.as_bytes()))
     }
-}
-
-/// Compare without stopping at the first difference, so that the time a
-/// refusal takes does not tell how much of a guess was right.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn text(status: StatusCode, body: impl Into<Bytes>) -> Reply {

@@ -26,6 +26,7 @@ use md5::Md5;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use toml::Spanned;
+use sipwarden_grammar::{DigestParams, constant_time_eq};
 
 use super::{CapabilityError, line_of, read_config, toml_error};
 
@@ -279,7 +280,7 @@ pub enum RejectReason {
 /// Request-URI (RFC 7616 §3.4.6), so that credentials cannot be replayed on a
 /// request to another target.
 pub fn digest_uri(authorization: &str) -> Option<String> {
-    DigestParams::parse(authorization)?.get("uri").map(str::to_string)
+    DigestParams::parse(authorization).ok()?.get("uri").map(str::to_string)
 }
 
 const TIMESTAMP_LEN: usize = 8;
@@ -420,7 +421,7 @@ impl DigestAuthority {
         use RejectReason::*;
         let reject = Verification::Rejected;
 
-        let Some(params) = DigestParams::parse(authorization) else {
+        let Ok(params) = DigestParams::parse(authorization) else {
             return reject(Malformed);
         };
         let (Some(username), Some(claimed_realm), Some(nonce), Some(uri), Some(response)) = (
@@ -560,12 +561,6 @@ fn parse_nonce_count(nc: &str) -> Option<u32> {
     u32::from_str_radix(nc, 16).ok()
 }
 
-/// Compares without an early exit, so timing reveals nothing about how much
-/// of a guessed response was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0, |diff, (x, y)| diff | (x ^ y)) == 0
-}
-
 /// Renders `value` as an HTTP/SIP quoted-string.
 fn quote(value: &str) -> String {
     let mut quoted = String::with_capacity(value.len() + 2);
@@ -626,85 +621,6 @@ impl ReplayWindow {
             }
         }
     }
-}
-
-/// The parameters of a `Digest` credentials or challenge header value, with
-/// lowercase names and unquoted values.
-struct DigestParams {
-    params: Vec<(String, String)>,
-}
-
-impl DigestParams {
-    /// Parses `Digest name=value, name="quoted \"value\"", …`. Returns `None`
-    /// for another scheme, broken syntax or a repeated parameter (which would
-    /// make the credentials ambiguous).
-    fn parse(header: &str) -> Option<Self> {
-        let (scheme, mut rest) = header.trim_start().split_once(is_space)?;
-        if !scheme.eq_ignore_ascii_case("Digest") {
-            return None;
-        }
-        let mut params: Vec<(String, String)> = Vec::new();
-        loop {
-            rest = rest.trim_start_matches(|c| c == ',' || is_space(c));
-            if rest.is_empty() {
-                return Some(DigestParams { params });
-            }
-            let name_len = rest.find(|c| !is_tchar(c)).unwrap_or(rest.len());
-            if name_len == 0 {
-                return None;
-            }
-            let name = rest[..name_len].to_ascii_lowercase();
-            rest = rest[name_len..].trim_start_matches(is_space);
-            rest = rest.strip_prefix('=')?.trim_start_matches(is_space);
-            let value;
-            (value, rest) = match rest.strip_prefix('"') {
-                Some(quoted) => unquote(quoted)?,
-                None => {
-                    let len = rest.find(|c| c == ',' || c == '"' || is_space(c)).unwrap_or(rest.len());
-                    if len == 0 {
-                        return None;
-                    }
-                    (rest[..len].to_owned(), &rest[len..])
-                }
-            };
-            if params.iter().any(|(seen, _)| *seen == name) {
-                return None;
-            }
-            params.push((name, value));
-            rest = rest.trim_start_matches(is_space);
-            if !rest.is_empty() && !rest.starts_with(',') {
-                return None;
-            }
-        }
-    }
-
-    fn get(&self, name: &str) -> Option<&str> {
-        self.params.iter().find(|(candidate, _)| candidate == name).map(|(_, value)| value.as_str())
-    }
-}
-
-/// Splits the body of a quoted-string (after its opening quote) into its
-/// unescaped value and the text after the closing quote.
-fn unquote(text: &str) -> Option<(String, &str)> {
-    let mut value = String::new();
-    let mut chars = text.char_indices();
-    while let Some((index, c)) = chars.next() {
-        match c {
-            '"' => return Some((value, &text[index + 1..])),
-            '\\' => value.push(chars.next()?.1),
-            c => value.push(c),
-        }
-    }
-    None
-}
-
-fn is_space(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\r' | '\n')
-}
-
-/// RFC 7230 `tchar`, the characters of a parameter name.
-fn is_tchar(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
 }
 
 #[cfg(test)]

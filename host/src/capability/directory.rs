@@ -12,7 +12,7 @@ use arc_swap::ArcSwap;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::e164::{NumberError, normalize_e164};
+use sipwarden_grammar::{NumberError, normalize_e164};
 use super::{CapabilityError, line_of, read_config, toml_error};
 
 /// Maps telephone numbers to the URIs of the users they belong to.

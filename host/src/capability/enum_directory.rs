@@ -60,7 +60,7 @@ use tokio::sync::mpsc as tokio_mpsc;
 
 use super::CapabilityError;
 use super::directory::{Directory, DirectoryError};
-use super::e164::normalize_e164;
+use sipwarden_grammar::normalize_e164;
 
 /// The public ENUM tree (RFC 6116 §3.2).
 const DEFAULT_SUFFIX: &str = "e164.arpa";

@@ -19,7 +19,6 @@
 mod audit;
 mod credentials;
 mod directory;
-mod e164;
 mod enum_directory;
 mod set;
 
@@ -31,7 +30,7 @@ pub use credentials::{
     Algorithm, Clock, CredentialStore, DigestAuthority, RejectReason, Verification, digest_uri, ha1,
 };
 pub use directory::{Directory, DirectoryError, FileDirectory};
-pub use e164::{NumberError, normalize_e164};
+pub use sipwarden_grammar::{NumberError, normalize_e164};
 pub use enum_directory::{EnumConfig, EnumDirectory};
 pub use set::{AuditRecorder, AuditTrail, Capabilities};
 

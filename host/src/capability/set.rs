@@ -91,10 +91,7 @@ impl Directory for NotConfigured {
 fn same_target(digest_uri: &str, request_uri: &str) -> bool {
     use crate::sip::SipUri;
     match (SipUri::parse(digest_uri), SipUri::parse(request_uri)) {
-        (Ok(a), Ok(b)) => {
-            let port = |u: &SipUri| u.port.unwrap_or(if u.secure { 5061 } else { 5060 });
-            a.secure == b.secure && a.user == b.user && a.host == b.host && port(&a) == port(&b)
-        }
+        (Ok(a), Ok(b)) => a.same_target(&b),
         _ => digest_uri == request_uri,
     }
 }

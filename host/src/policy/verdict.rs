@@ -163,7 +163,7 @@ fn check_edit(edit: wit::Edit) -> Result<Edit, MalformedVerdict> {
 }
 
 fn check_name(name: &str) -> Result<String, MalformedVerdict> {
-    if name.is_empty() || !name.bytes().all(is_token_byte) {
+    if !sipwarden_grammar::is_token(name) {
         return Err(MalformedVerdict::BadHeaderName(name.to_string()));
     }
     let canonical = sip::canonical_name(name).to_string();
@@ -182,11 +182,6 @@ fn check_header(h: wit::Header) -> Result<sip::Header, MalformedVerdict> {
     // `Header::new` checks again what it must (a token, one line): the
     // checks above are stricter, so it cannot refuse what passed them.
     sip::Header::new(&name, h.value).map_err(|_| MalformedVerdict::BadHeaderValue(name))
-}
-
-/// RFC 3261 §25.1 `token`.
-fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
 }
 
 /// Apply checked edits to a request, in order.

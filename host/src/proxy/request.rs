@@ -383,7 +383,7 @@ pub(super) fn ack_for(invite: &sip::Request, response: &sip::Response) -> sip::R
 
 fn hop_by_hop(invite: &sip::Request, method: Method, to: Option<&str>) -> sip::Request {
     let mut headers = sip::Headers::new();
-    let top_via = invite.headers.get("Via").and_then(|v| sip::split_list(v).first().map(|s| s.to_string()));
+    let top_via = invite.headers.get("Via").and_then(|v| sip::split_list(v).ok()?.first().map(|s| s.to_string()));
     let cseq = invite.cseq().map(|(n, _)| format!("{n} {method}"));
     let fields = [
         ("Via", top_via),

@@ -49,9 +49,9 @@ impl Local {
     }
 
     /// Whether a URI names this proxy (host and port; RFC 3261 §16.4).
-    pub fn is_me(&self, uri: &SipUri) -> bool {
-        let port = uri.port.unwrap_or(if uri.secure { 5061 } else { 5060 });
-        let host = uri.host.trim_start_matches('[').trim_end_matches(']');
+    pub fn is_me(&self, uri: &SipUri<'_>) -> bool {
+        let port = uri.port_or_default();
+        let host = uri.host().trim_start_matches('[').trim_end_matches(']');
         let host_is_me = host.eq_ignore_ascii_case(&self.advertise)
             || host.parse::<IpAddr>().is_ok_and(|ip| {
                 self.listeners.iter().any(|(_, a)| a.ip() == ip || (a.ip().is_unspecified() && ip.is_loopback()))
@@ -67,7 +67,7 @@ pub fn default_port(transport: Transport) -> u16 {
 /// The configured upstream next hop.
 #[derive(Debug, Clone)]
 pub struct Upstream {
-    pub uri: SipUri,
+    pub uri: SipUri<'static>,
     /// Request-URI domains sent upstream; empty: every domain the registrar
     /// does not serve.
     pub domains: Vec<String>,
@@ -152,8 +152,11 @@ pub async fn route(
 ) -> Decision {
     let routed_through_us = pop_own_routes(local, request);
 
-    if let Some(route) = request.headers.get("Route").and_then(|r| split_list(r).first().copied()) {
-        return match uri_of(route).map(SipUri::parse) {
+    if let Some(routes) = request.headers.get("Route") {
+        // A Route we cannot read is refused, never skipped: skipping it would
+        // route by the Request-URI a request meant to go elsewhere.
+        let top = split_list(routes).ok().and_then(|list| list.first().copied());
+        return match top.and_then(|route| uri_of(route).ok()).map(SipUri::parse) {
             Some(Ok(uri)) => single(resolve(&uri).await),
             _ => Decision::Refuse(Unroutable::BadRoute),
         };
@@ -174,7 +177,7 @@ pub async fn route(
         // location look-up.
         return single(resolve(&ruri).await);
     }
-    if addressed_to_me && ruri.user.is_none() {
+    if addressed_to_me && ruri.user().is_none() {
         return match &request.method {
             m if *m == Method::REGISTER && registrar.is_some() => Decision::Register,
             m if *m == Method::OPTIONS => Decision::Options,
@@ -203,7 +206,7 @@ pub async fn route(
     }
 
     if let Some(up) = upstream
-        && (up.domains.is_empty() || up.domains.iter().any(|d| d.eq_ignore_ascii_case(&ruri.host)))
+        && (up.domains.is_empty() || up.domains.iter().any(|d| d.eq_ignore_ascii_case(ruri.host())))
     {
         return single(resolve(&up.uri).await);
     }
@@ -227,7 +230,7 @@ fn pop_own_routes(local: &Local, request: &mut sip::Request) -> bool {
     {
         let mut routes = route_entries(request);
         if let Some(last) = routes.pop()
-            && let Some(uri) = uri_of(&last)
+            && let Ok(uri) = uri_of(&last)
         {
             request.uri = uri.to_string();
             set_routes(request, &routes);
@@ -238,7 +241,7 @@ fn pop_own_routes(local: &Local, request: &mut sip::Request) -> bool {
     let before = routes.len();
     while let Some(first) = routes.first() {
         match uri_of(first).map(SipUri::parse) {
-            Some(Ok(uri)) if local.is_me(&uri) => {
+            Ok(Ok(uri)) if local.is_me(&uri) => {
                 routes.remove(0);
             }
             _ => break,
@@ -251,7 +254,14 @@ fn pop_own_routes(local: &Local, request: &mut sip::Request) -> bool {
 }
 
 fn route_entries(request: &sip::Request) -> Vec<String> {
-    request.headers.get_all("Route").flat_map(split_list).map(str::to_string).collect()
+    // A value that does not split stays whole: the top Route check then
+    // refuses it (Bad Route Header) rather than losing it.
+    request
+        .headers
+        .get_all("Route")
+        .flat_map(|value| split_list(value).unwrap_or_else(|_| vec![value]))
+        .map(str::to_string)
+        .collect()
 }
 
 fn set_routes(request: &mut sip::Request, routes: &[String]) {
@@ -288,24 +298,24 @@ async fn binding_hop(binding: &Binding) -> Option<Hop> {
 /// Resolve a SIP URI to a transport address: the `transport` parameter (or
 /// TLS for `sips:`), the port (or the transport's default), and the host's
 /// first address.
-pub async fn resolve(uri: &SipUri) -> Result<Target, Unresolvable> {
+pub async fn resolve(uri: &SipUri<'_>) -> Result<Target, Unresolvable> {
     let transport = match uri.param("transport") {
         Some(t) => t.parse::<Transport>().map_err(|_| Unresolvable::Transport)?,
-        None if uri.secure => Transport::Tls,
+        None if uri.is_secure() => Transport::Tls,
         None => Transport::Udp,
     };
-    let port = uri.port.unwrap_or(default_port(transport));
+    let port = uri.port().unwrap_or(default_port(transport));
     let addr = match uri.ip() {
         Some(ip) => SocketAddr::new(ip, port),
         None => {
-            let lookup = tokio::net::lookup_host((uri.host.as_str(), port));
+            let lookup = tokio::net::lookup_host((uri.host(), port));
             match tokio::time::timeout(RESOLVE_TIMEOUT, lookup).await {
                 Ok(Ok(mut addrs)) => addrs.next().ok_or(Unresolvable::Host)?,
                 _ => return Err(Unresolvable::Host),
             }
         }
     };
-    let server_name = uri.ip().is_none().then(|| uri.host.clone());
+    let server_name = uri.ip().is_none().then(|| uri.host().to_string());
     Ok(Target { transport, addr, flow: None, server_name })
 }
 

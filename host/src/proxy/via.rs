@@ -118,16 +118,23 @@ fn split_protocol(text: &str) -> Option<(String, &str)> {
     Some((transport.to_ascii_uppercase(), rest.trim_start()))
 }
 
+/// The via-parms of one Via value. The parser checked every Via of the
+/// message, so the value splits; one that did not would stay whole.
+fn entries_of(value: &str) -> Vec<&str> {
+    split_list(value).unwrap_or_else(|_| vec![value])
+}
+
 /// The top via-parm of a message's headers.
 pub fn top(headers: &sip::Headers) -> Option<ViaParm> {
     let first = headers.get("Via")?;
-    ViaParm::parse(split_list(first).first()?)
+    ViaParm::parse(split_list(first).ok()?.first()?)
 }
 
 /// Replace the top via-parm (the first entry of the first Via header).
 fn replace_top(headers: &mut sip::Headers, via: &ViaParm) {
     let Some(first) = headers.get("Via") else { return };
-    let mut entries: Vec<String> = split_list(first).into_iter().map(str::to_string).collect();
+    // Via values were checked when the message was parsed: they split.
+    let mut entries: Vec<String> = entries_of(first).into_iter().map(str::to_string).collect();
     if let Some(top) = entries.first_mut() {
         *top = via.to_string();
     }
@@ -226,7 +233,7 @@ pub fn is_loop(request: &sip::Request, loop_hash: &str) -> bool {
     request
         .headers
         .get_all("Via")
-        .flat_map(split_list)
+        .flat_map(entries_of)
         .filter_map(ViaParm::parse)
         .any(|v| v.branch().is_some_and(|b| is_ours(b) && b.ends_with(&suffix)))
 }
@@ -234,7 +241,7 @@ pub fn is_loop(request: &sip::Request, loop_hash: &str) -> bool {
 /// Remove the top via-parm (ours, from a response going back upstream).
 pub fn pop_top(headers: &mut sip::Headers) {
     let Some(first) = headers.get("Via") else { return };
-    let rest: Vec<&str> = split_list(first).into_iter().skip(1).collect();
+    let rest: Vec<&str> = entries_of(first).into_iter().skip(1).collect();
     let rest = rest.join(", ");
     rewrite_vias(headers, rest);
 }

@@ -15,10 +15,9 @@
 //! [`Registrar::purge`] now and then. Time is passed in, never read, so no
 //! timer runs here and expiry can be tested.
 
-mod address;
+mod options;
 mod rejection;
 mod request;
-mod uri;
 
 #[cfg(test)]
 mod tests;
@@ -33,7 +32,8 @@ use crate::sip::{Request, Response};
 use crate::transport::Origin;
 use rejection::Rejection;
 use request::{Action, ContactUpdate, Identity, Registration};
-pub use uri::aor_of;
+pub use sipwarden_grammar::aor_of;
+use sipwarden_grammar::{Address, Uri, canonical_host};
 
 /// The `[registrar]` section of the configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -69,10 +69,10 @@ impl Default for RegistrarConfig {
 
 impl RegistrarConfig {
     /// The configuration in the form it is applied: domains as
-    /// [`uri::canonical_host`] writes hosts, and intervals made consistent
+    /// [`canonical_host`] writes hosts, and intervals made consistent
     /// (with a warning) rather than refused, as nothing here can fail.
     fn normalized(mut self) -> Self {
-        self.domains = self.domains.iter().map(|domain| uri::canonical_host(domain)).collect();
+        self.domains = self.domains.iter().map(|domain| canonical_host(domain)).collect();
         if self.max_expires < self.min_expires {
             tracing::warn!(self.min_expires, self.max_expires, "registrar: max-expires raised to min-expires");
             self.max_expires = self.min_expires;
@@ -177,8 +177,11 @@ impl Registrar {
     /// [`Registrar::lookup`] (and such a REGISTER to [`Registrar::register`])
     /// rather than forwarding it.
     pub fn serves(&self, uri: &str) -> bool {
-        let uri = address::uri_of(uri).ok().and_then(uri::Uri::parse);
-        matches!(uri, Some(uri::Uri::Sip(uri)) if self.config.serves_host(uri.host()))
+        // A bare URI is read whole (its `;` parameters are its own: a user
+        // part such as `alice;day=tuesday`); a name-addr through its `<>`.
+        let text = uri.trim_matches([' ', '\t']);
+        let uri = if text.contains('<') { Address::split(text).ok().map(|address| address.uri()) } else { Some(text) };
+        matches!(uri.map(Uri::parse), Some(Ok(Uri::Sip(uri))) if self.config.serves_host(&uri.canonical_host()))
     }
 
     /// Processes a REGISTER the policy chain let through and returns the

@@ -19,7 +19,7 @@ pub(super) enum Rejection {
     BadExtension { unsupported: Vec<String> },
     /// A header the registrar reads does not follow the grammar.
     #[error("Bad {header}: {reason}")]
-    Malformed { header: &'static str, reason: &'static str },
+    Malformed { header: &'static str, reason: String },
     /// The To URI is not an address-of-record of a domain served here.
     #[error("Not Found")]
     NotServed,

@@ -2,9 +2,10 @@
 //! the request fail is checked here, before the location service is locked.
 
 use super::RegistrarConfig;
-use super::address::{self, Address, lists_tag, option_tags, split_list, unquote};
+use sipwarden_grammar::{Address, Uri, split_list, unquote};
+
+use super::options::{lists_tag, option_tags};
 use super::rejection::Rejection;
-use super::uri::Uri;
 use crate::sip::{Method, Request};
 
 /// The option tags of the extensions implemented here, which a REGISTER may
@@ -77,8 +78,8 @@ impl Identity {
     }
 }
 
-fn malformed(header: &'static str, reason: &'static str) -> Rejection {
-    Rejection::Malformed { header, reason }
+fn malformed(header: &'static str, reason: impl ToString) -> Rejection {
+    Rejection::Malformed { header, reason: reason.to_string() }
 }
 
 /// Reads and checks `request` (RFC 3261 §10.3 steps 2, 5, 6 and 7; RFC 5626 §6).
@@ -133,11 +134,11 @@ pub(super) fn read(request: &Request, config: &RegistrarConfig) -> Result<Regist
 /// The address-of-record in To, if it belongs to a domain served here (§10.3 step 5).
 fn address_of_record(request: &Request, config: &RegistrarConfig) -> Result<String, Rejection> {
     let to = request.headers.get("To").ok_or(malformed("To", "missing"))?;
-    let uri = address::uri_of(to).map_err(|reason| malformed("To", reason))?;
+    let uri = Address::split(to).map_err(|reason| malformed("To", reason))?.uri();
     match Uri::parse(uri) {
-        None => Err(malformed("To", "invalid URI")),
-        Some(Uri::Sip(uri)) if config.serves_host(uri.host()) => Ok(uri.aor()),
-        Some(_) => Err(Rejection::NotServed),
+        Err(_) => Err(malformed("To", "invalid URI")),
+        Ok(Uri::Sip(uri)) if config.serves_host(&uri.canonical_host()) => Ok(uri.aor()),
+        Ok(_) => Err(Rejection::NotServed),
     }
 }
 
@@ -146,8 +147,8 @@ fn read_path(request: &Request) -> Result<Vec<String>, Rejection> {
     let mut path = Vec::new();
     for value in request.headers.get_all("Path") {
         for entry in split_list(value).map_err(|reason| malformed("Path", reason))? {
-            let address = Address::parse(entry).map_err(|reason| malformed("Path", reason))?;
-            Uri::parse(address.uri).ok_or(malformed("Path", "invalid URI"))?;
+            let address = Address::split(entry).map_err(|reason| malformed("Path", reason))?;
+            Uri::parse(address.uri()).map_err(|_| malformed("Path", "invalid URI"))?;
             path.push(entry.to_owned());
         }
     }
@@ -171,7 +172,7 @@ impl Flows {
         let edge_keeps_flow = path
             .first()
             .and_then(|entry| Address::parse(entry).ok())
-            .is_some_and(|edge| matches!(Uri::parse(edge.uri), Some(Uri::Sip(uri)) if uri.param("ob").is_some()));
+            .is_some_and(|edge| matches!(Uri::parse(edge.uri()), Ok(Uri::Sip(uri)) if uri.param("ob").is_some()));
         Flows {
             available: vias <= 1 || edge_keeps_flow,
             ua_supports: lists_tag(request.headers.get_all("Supported"), "outbound"),
@@ -185,23 +186,25 @@ fn read_contact(
     config: &RegistrarConfig,
     flows: &Flows,
 ) -> Result<ContactUpdate, Rejection> {
-    let bad = |reason| malformed("Contact", reason);
-    let contact = Address::parse(text).map_err(bad)?;
-    let key = Uri::parse(contact.uri).ok_or(bad("invalid URI"))?.binding_key();
+    let bad = |reason: &dyn ToString| malformed("Contact", reason.to_string());
+    // The address first, then its URI: a URI that does not parse is an
+    // "invalid URI" whatever the grammar says is wrong with it.
+    let contact = Address::split(text).map_err(|e| bad(&e))?;
+    let key = Uri::parse(contact.uri()).map_err(|_| bad(&"invalid URI"))?.binding_key();
     let instance = contact.param("+sip.instance").map(unquote);
-    if instance == Some("") {
-        return Err(bad("empty +sip.instance"));
+    if instance.as_deref() == Some("") {
+        return Err(bad(&"empty +sip.instance"));
     }
     let reg_id = contact
         .param("reg-id")
-        .map(|reg_id| reg_id.parse::<u32>().ok().filter(|&reg_id| reg_id > 0).ok_or(bad("malformed reg-id")))
+        .map(|reg_id| reg_id.parse::<u32>().ok().filter(|&reg_id| reg_id > 0).ok_or_else(|| bad(&"malformed reg-id")))
         .transpose()?;
     if reg_id.is_some() && !flows.available && flows.ua_supports {
         return Err(Rejection::FirstHopLacksOutbound);
     }
     // Without an instance, or without a flow to keep, reg-id means nothing (RFC 5626 §6).
     let reg_id = reg_id.filter(|_| instance.is_some() && flows.available);
-    let q = contact.param("q").map(|q| parse_q(q).ok_or(bad("malformed q"))).transpose()?;
+    let q = contact.param("q").map(|q| parse_q(q).ok_or_else(|| bad(&"malformed q"))).transpose()?;
     let requested = contact.param("expires").map(parse_delta).or(header_expires).unwrap_or(config.default_expires);
     let expires = match requested {
         0 => 0,
@@ -211,8 +214,8 @@ fn read_contact(
         long => long.min(config.max_expires),
     };
     Ok(ContactUpdate {
-        identity: Identity { key, instance: instance.map(str::to_owned), reg_id },
-        uri: contact.uri.to_owned(),
+        identity: Identity { key, instance: instance.map(|instance| instance.into_owned()), reg_id },
+        uri: contact.uri().to_owned(),
         q,
         expires,
     })

@@ -1,6 +1,7 @@
 use std::time::{Duration, Instant};
 
-use super::address::{Address, split_list};
+use sipwarden_grammar::{Address, split_list};
+
 use super::*;
 use crate::sip::{Message, parse};
 use crate::transport::Transport;
@@ -376,7 +377,7 @@ fn list_and_address_grammar() {
         "Alice  Smith <sip:alice@pc33.example.com;transport=tcp> ; +sip.instance=\"<urn:uuid:1;x>\" ;q=0.7;ob",
     )
     .unwrap();
-    assert_eq!(contact.uri, "sip:alice@pc33.example.com;transport=tcp");
+    assert_eq!(contact.uri(), "sip:alice@pc33.example.com;transport=tcp");
     assert_eq!(contact.param("+SIP.Instance"), Some("\"<urn:uuid:1;x>\""));
     assert_eq!((contact.param("q"), contact.param("ob"), contact.param("expires")), (Some("0.7"), Some(""), None));
     assert_eq!(Address::parse("sip:alice@h;expires=60").unwrap().param("expires"), Some("60"));

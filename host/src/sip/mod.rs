@@ -1,6 +1,8 @@
 //! SIP messages: parsing, framing, editing and serialization.
 //!
-//! This is the only place the host reads SIP. It is a strict RFC 3261 parser
+//! This is where the host reads SIP messages; the grammar of the values in
+//! them (URIs, addresses, parameters, Digest, E.164) is `sipwarden_grammar`,
+//! which the plugins read with too. It is a strict RFC 3261 parser
 //! written against the RFC 4475 torture tests: it accepts what a proxy must
 //! accept (extension methods, folded and compact headers, any URI scheme,
 //! bare LF line ends) and refuses what a proxy must not pass on (malformed
@@ -22,7 +24,6 @@ mod message;
 mod method;
 mod parse;
 mod syntax;
-mod uri;
 
 #[cfg(test)]
 mod rfc4475_tests;
@@ -33,7 +34,9 @@ pub use headers::{Header, Headers, canonical_name};
 pub use message::{Message, Request, Response};
 pub use method::Method;
 pub use parse::{parse, salvage_request_headers};
-pub use uri::{SipUri, split_list, uri_of};
+// The grammar of values (URIs, addresses, lists) is the one the plugins
+// read SIP with: the SDK re-exports the same crate.
+pub use sipwarden_grammar::{Address, ListError, SipUri, UriError, split_list, uri_of};
 
 /// Whether `uri` may stand as a Request-URI (a policy's retarget is checked
 /// with this before it is applied).

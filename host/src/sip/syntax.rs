@@ -5,173 +5,22 @@
 //! to spaces and tabs), so "linear white space" here is just SP and HT.
 //! Errors are short English phrases that [`super::ParseError`] wraps.
 
-use std::net::Ipv6Addr;
 
 use super::error::excerpt;
 
-fn is_token_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "-.!%*_+`'~".contains(c)
-}
-
-/// `token` (RFC 3261 §25.1): methods, header names and parameter names.
-pub(crate) fn is_token(text: &str) -> bool {
-    !text.is_empty() && text.chars().all(is_token_char)
-}
+pub(crate) use sipwarden_grammar::is_token;
+use sipwarden_grammar::{Address, HostPort, Params, is_token_char};
 
 fn is_ws(c: char) -> bool {
     c == ' ' || c == '\t'
 }
 
-fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b)
-}
-
-/// Characters allowed, besides unreserved ones and escapes, in each URI part.
-const RESERVED: &str = ";/?:@&=+$,[]";
-const USER: &str = "&=+$,;?/";
-const PASSWORD: &str = "&=+$,";
-const PARAM: &str = "[]/:&+$";
-const HEADER: &str = "[]/?:+$";
-
-/// Checks that `part` holds only unreserved characters, characters from
-/// `extra` and well-formed `%HH` escapes.
-///
-/// Byte by byte: every allowed character is ASCII, and this runs on every
-/// URI of every message (and on every Request-URI a plugin sets).
-fn check_chars(part: &str, extra: &str, what: &str) -> Result<(), String> {
-    let bytes = part.as_bytes();
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if b == b'%' {
-            if !bytes.get(i + 1..i + 3).is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)) {
-                return Err(format!("bad % escape in the {what}"));
-            }
-            i += 3;
-        } else if is_unreserved(b) || extra.as_bytes().contains(&b) {
-            i += 1;
-        } else {
-            // Everything before `i` was ASCII, so `i` starts a character:
-            // name it whole, even when it is not ASCII.
-            let c = part[i..].chars().next().unwrap_or_default();
-            return Err(format!("character {} is not allowed in the {what}", excerpt(&c.to_string())));
-        }
-    }
-    Ok(())
-}
-
 /// Checks a URI: any absolute URI (RFC 3261 §25.1 `absoluteURI`), and the full
 /// SIP-URI structure for `sip:` and `sips:`. Headers (`?h=v`) are refused
-/// where RFC 3261 §19.1.1 forbids them, as in a Request-URI.
+/// where RFC 3261 §19.1.1 forbids them, as in a Request-URI. The grammar is
+/// the one plugins read URIs with (`sipwarden_grammar::check_uri`).
 pub(crate) fn check_uri(uri: &str, allow_headers: bool) -> Result<(), String> {
-    let (scheme, rest) = uri.split_once(':').ok_or("no scheme")?;
-    let mut scheme_chars = scheme.chars();
-    let scheme_ok = scheme_chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && scheme_chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
-    if !scheme_ok {
-        return Err(format!("{} is not a URI scheme", excerpt(scheme)));
-    }
-    if rest.is_empty() {
-        return Err("nothing follows the scheme".into());
-    }
-    check_chars(rest, RESERVED, "URI")?;
-    if scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips") {
-        check_sip_uri(rest, allow_headers)
-    } else {
-        Ok(())
-    }
-}
-
-/// `[ userinfo "@" ] hostport uri-parameters [ headers ]`, after the scheme.
-/// Neither userinfo nor what follows the host may contain `@`, so the first
-/// `@` is the userinfo delimiter even though the user part may contain `?`.
-fn check_sip_uri(rest: &str, allow_headers: bool) -> Result<(), String> {
-    let host_part = match rest.split_once('@') {
-        Some((userinfo, host_part)) => {
-            let (user, password) = match userinfo.split_once(':') {
-                Some((user, password)) => (user, Some(password)),
-                None => (userinfo, None),
-            };
-            if user.is_empty() {
-                return Err("empty user part".into());
-            }
-            check_chars(user, USER, "user part")?;
-            if let Some(password) = password {
-                check_chars(password, PASSWORD, "password")?;
-            }
-            host_part
-        }
-        None => rest,
-    };
-    let (host_part, headers) = match host_part.split_once('?') {
-        Some((_, _)) if !allow_headers => {
-            return Err("URI headers (?name=value) are not allowed here".into());
-        }
-        Some((host_part, headers)) => (host_part, Some(headers)),
-        None => (host_part, None),
-    };
-    let mut params = host_part.split(';');
-    check_hostport(params.next().unwrap_or_default())?;
-    for param in params {
-        let (name, value) = match param.split_once('=') {
-            Some((name, value)) => (name, Some(value)),
-            None => (param, None),
-        };
-        if name.is_empty() || value.is_some_and(str::is_empty) {
-            return Err("empty URI parameter".into());
-        }
-        check_chars(name, PARAM, "URI parameters")?;
-        check_chars(value.unwrap_or_default(), PARAM, "URI parameters")?;
-    }
-    for header in headers.into_iter().flat_map(|h| h.split('&')) {
-        match header.split_once('=') {
-            Some((name, value)) if !name.is_empty() => {
-                check_chars(name, HEADER, "URI headers")?;
-                check_chars(value, HEADER, "URI headers")?;
-            }
-            _ => return Err("malformed URI header".into()),
-        }
-    }
-    Ok(())
-}
-
-/// `host [ ":" port ]`, where host is a hostname, an IPv4 address or a
-/// bracketed IPv6 reference.
-fn check_hostport(hostport: &str) -> Result<(), String> {
-    let port = if let Some(v6) = hostport.strip_prefix('[') {
-        let (address, after) = v6.split_once(']').ok_or("unterminated IPv6 reference")?;
-        address.parse::<Ipv6Addr>().map_err(|_| format!("{} is not an IPv6 address", excerpt(address)))?;
-        match after {
-            "" => None,
-            after => Some(after.strip_prefix(':').ok_or("junk after the IPv6 reference")?),
-        }
-    } else {
-        let (host, port) = match hostport.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (hostport, None),
-        };
-        check_hostname(host)?;
-        port
-    };
-    match port {
-        Some(port) if !port.bytes().all(|b| b.is_ascii_digit()) || port.parse::<u16>().is_err() => {
-            Err(format!("{} is not a port number", excerpt(port)))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// A hostname or IPv4 address: dot-separated labels of letters, digits and
-/// inner hyphens, with an optional final dot.
-fn check_hostname(host: &str) -> Result<(), String> {
-    let labels = host.strip_suffix('.').unwrap_or(host);
-    let valid = !labels.is_empty()
-        && labels.split('.').all(|label| {
-            !label.is_empty()
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        });
-    if valid { Ok(()) } else { Err(format!("{} is not a host name", excerpt(host))) }
+    sipwarden_grammar::check_uri(uri, allow_headers).map_err(|e| e.to_string())
 }
 
 /// A cursor over a header value.
@@ -277,23 +126,16 @@ impl<'a> Scanner<'a> {
 }
 
 /// The value of the parameter `name` (case-insensitive) in a parameter list
-/// such as the one [`address_params`] returns.
+/// such as the one [`address_params`] returns; `None` for a flag, which
+/// carries no value (a `;tag` without `=` is no tag).
 pub(crate) fn find_param<'a>(params: &'a str, name: &str) -> Option<&'a str> {
-    let mut found = None;
-    let mut scanner = Scanner::new(params);
-    // A malformed tail cannot hide a parameter seen before it.
-    let _ = scanner.params(|key, value| {
-        if found.is_none() && key.eq_ignore_ascii_case(name) {
-            found = value;
-        }
-    });
-    found
+    Params::parse(params).ok()?.0.get(name).filter(|value| !value.is_empty())
 }
 
 /// Parses `( name-addr / addr-spec ) *( SEMI param )` (From, To), checks the
 /// display name and the URI, and returns the text of the parameters.
 pub(crate) fn address_params(value: &str) -> Result<&str, String> {
-    split_address(value, true)
+    Address::parse(value).map(|address| address.params().as_str()).map_err(|e| e.to_string())
 }
 
 /// The parameters of a From or To value the parser has already checked
@@ -302,55 +144,12 @@ pub(crate) fn address_params(value: &str) -> Result<&str, String> {
 /// cost. From and To cannot be edited by plugins, so what the parser checked
 /// is what is here. `None` for a value that does not split as an address.
 pub(crate) fn checked_address_params(value: &str) -> Option<&str> {
-    split_address(value, false).ok()
-}
-
-fn split_address(value: &str, check: bool) -> Result<&str, String> {
-    let mut scanner = Scanner::new(value);
-    scanner.skip_ws();
-    let bracketed = if scanner.peek() == Some('"') {
-        scanner.quoted_string()?;
-        scanner.skip_ws();
-        if !scanner.eat('<') {
-            return Err("a quoted display name must be followed by <URI>".into());
-        }
-        true
-    } else if let Some((display, uri)) =
-        scanner.rest.split_once('<').filter(|(display, _)| !display.contains([';', '"']))
-    {
-        if check && !display.split(is_ws).all(|word| word.is_empty() || is_token(word)) {
-            return Err("an unquoted display name must be a list of tokens".into());
-        }
-        scanner.rest = uri;
-        true
-    } else {
-        false
-    };
-    if bracketed {
-        let (uri, params) = scanner.rest.split_once('>').ok_or("missing > after the URI")?;
-        if check {
-            if uri.starts_with(is_ws) || uri.ends_with(is_ws) {
-                return Err("white space inside <>".into());
-            }
-            check_uri(uri, true)?;
-        }
-        Ok(params)
-    } else {
-        // addr-spec: the URI cannot hold ';', '?' or ',' (RFC 3261 §20.10),
-        // so parameters after it are header parameters.
-        let uri = scanner.take_while(|c| c != ';' && !is_ws(c));
-        if check {
-            check_uri(uri, false)?;
-        }
-        Ok(scanner.rest)
-    }
+    Address::split(value).ok().map(|address| address.params().as_str())
 }
 
 /// Checks a From or To value: one address with well-formed parameters.
 pub(crate) fn check_address(value: &str) -> Result<(), String> {
-    let mut scanner = Scanner::new(address_params(value)?);
-    scanner.params(|_, _| {})?;
-    if scanner.rest.is_empty() { Ok(()) } else { Err("more than one address".into()) }
+    Address::parse(value).map(|_| ()).map_err(|e| e.to_string())
 }
 
 /// One `via-parm` located in a Via header value.
@@ -400,7 +199,7 @@ fn via_parm<'a>(scanner: &mut Scanner<'a>) -> Result<ViaParm<'a>, String> {
         Some(port) => format!("{host}:{port}"),
         None => host.to_owned(),
     };
-    check_hostport(&hostport)?;
+    HostPort::parse(&hostport).map_err(|e| e.to_string())?;
     let params_start = scanner.rest;
     scanner.params(|_, _| {})?;
     let consumed = |from: &'a str| {
