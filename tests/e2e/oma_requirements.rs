@@ -216,6 +216,55 @@ fn sec5_message_with_digest_reaches_bob_asserted() {
     assert_eq!(response.header("X-Asserted-Identity"), Some("<sip:alice@127.0.0.1>"), "what bob's UAS saw");
 }
 
+/// One reading of an identity everywhere (issue 11): `sip:%61lice@…` is
+/// `sip:alice@…` (RFC 3261 §19.1.4) to the identity policy, the registrar
+/// and routing alike, because the host and the plugins read URIs with the
+/// same grammar. alice registers as `%61lice` with her own credentials and
+/// is bound as alice; a MESSAGE to either spelling reaches her device; her
+/// MESSAGE from `%61lice` is hers, and her credentials on a From of `%62ob`
+/// (bob) are refused as bob's identity.
+#[test]
+fn an_escaped_user_is_the_same_user_to_identity_registrar_and_routing() {
+    let proxy = Sipwarden::start(&Config::bundle());
+    let alice = Ua::bind(LOOPBACK, proxy.udp);
+    let bob = Ua::bind(LOOPBACK, proxy.udp);
+
+    let response = register(&alice, ALICE, DOMAIN, &alice.contact("alice"));
+    assert_eq!(contact_uris(&response), [format!("sip:alice@{}", alice.local)]);
+    let (challenge, response) =
+        alice.exchange_authenticated(&registration("%61lice", DOMAIN, &alice.contact("alice")), ALICE);
+    assert_eq!(challenge.start, "SIP/2.0 401 Unauthorized");
+    assert_eq!(response.start, "SIP/2.0 200 OK", "alice registering as %61lice with her own credentials");
+    assert_eq!(contact_uris(&response), [format!("sip:alice@{}", alice.local)], "one binding, under alice");
+    register(&bob, BOB, DOMAIN, &bob.contact("bob"));
+
+    for target in ["sip:alice@127.0.0.1", "sip:%61lice@127.0.0.1"] {
+        let message = Outgoing::new("MESSAGE", target, &aor("bob", DOMAIN)).body("text/plain", "hello alice");
+        let forwarded = std::thread::scope(|scope| {
+            let at_alice = scope.spawn(|| receive_and_answer(&alice, 200, "OK"));
+            let (challenge, response) = bob.exchange_authenticated(&message, BOB);
+            assert_eq!(challenge.start, "SIP/2.0 407 Proxy Authentication Required");
+            assert_eq!(response.start, "SIP/2.0 200 OK", "bob's MESSAGE to {target}");
+            at_alice.join().expect("alice's device")
+        });
+        assert_eq!(forwarded.header("P-Asserted-Identity"), Some("<sip:bob@127.0.0.1>"), "to {target}");
+    }
+
+    let from_escaped = Outgoing::new("MESSAGE", "sip:bob@127.0.0.1", &aor("%61lice", DOMAIN)).body("text/plain", "hi");
+    let forwarded = std::thread::scope(|scope| {
+        let at_bob = scope.spawn(|| receive_and_answer(&bob, 200, "OK"));
+        let (_, response) = alice.exchange_authenticated(&from_escaped, ALICE);
+        assert_eq!(response.start, "SIP/2.0 200 OK", "alice's MESSAGE from %61lice");
+        at_bob.join().expect("bob's device")
+    });
+    assert_eq!(forwarded.header("P-Asserted-Identity"), Some("<sip:alice@127.0.0.1>"));
+
+    let as_bob = Outgoing::new("MESSAGE", "sip:bob@127.0.0.1", &aor("%62ob", DOMAIN)).body("text/plain", "hi");
+    let (_, response) = alice.exchange_authenticated(&as_bob, ALICE);
+    assert_eq!(response.start, "SIP/2.0 403 Identity Mismatch", "alice's credentials on a From of %62ob");
+    assert_nothing_forwarded(&bob);
+}
+
 // ----- SEC-3: identity confirmed for messages, profile data, privacy ----------
 
 /// SEC-3 (a) and (b): a MESSAGE or INVITE without credentials gets 407 with
