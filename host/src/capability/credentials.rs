@@ -25,8 +25,8 @@ use hmac::{Hmac, Mac};
 use md5::Md5;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use toml::Spanned;
 use sipwarden_grammar::{DigestParams, constant_time_eq};
+use toml::Spanned;
 
 use super::{CapabilityError, line_of, read_config, toml_error};
 

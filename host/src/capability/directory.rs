@@ -10,9 +10,9 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use serde::Deserialize;
+use sipwarden_grammar::{NumberError, normalize_e164};
 use toml::Spanned;
 
-use sipwarden_grammar::{NumberError, normalize_e164};
 use super::{CapabilityError, line_of, read_config, toml_error};
 
 /// Maps telephone numbers to the URIs of the users they belong to.

@@ -56,11 +56,11 @@ use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 use hickory_resolver::{Resolver, TokioResolver};
 use regex::{Regex, RegexBuilder};
 use serde::Deserialize;
+use sipwarden_grammar::normalize_e164;
 use tokio::sync::mpsc as tokio_mpsc;
 
 use super::CapabilityError;
 use super::directory::{Directory, DirectoryError};
-use sipwarden_grammar::normalize_e164;
 
 /// The public ENUM tree (RFC 6116 §3.2).
 const DEFAULT_SUFFIX: &str = "e164.arpa";

@@ -30,9 +30,9 @@ pub use credentials::{
     Algorithm, Clock, CredentialStore, DigestAuthority, RejectReason, Verification, digest_uri, ha1,
 };
 pub use directory::{Directory, DirectoryError, FileDirectory};
-pub use sipwarden_grammar::{NumberError, normalize_e164};
 pub use enum_directory::{EnumConfig, EnumDirectory};
 pub use set::{AuditRecorder, AuditTrail, Capabilities};
+pub use sipwarden_grammar::{NumberError, normalize_e164};
 
 /// Why a capability backend could not be set up or could not do its work.
 #[derive(Debug, thiserror::Error)]

@@ -4,6 +4,10 @@
 
 use thiserror::Error;
 
+/// Untrusted text quoted for an error message: the grammar's, which the
+/// plugins quote with too.
+pub(crate) use sipwarden_grammar::excerpt;
+
 /// Why a message could not be parsed or framed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
@@ -76,15 +80,4 @@ pub enum FieldError {
     /// Header values are single lines.
     #[error("the value of header {0} contains a line break")]
     LineBreak(String),
-}
-
-/// Quotes untrusted text for an error message: control characters escaped,
-/// at most 48 characters kept.
-pub(crate) fn excerpt(text: &str) -> String {
-    const MAX: usize = 48;
-    let mut out: String = text.chars().take(MAX).flat_map(char::escape_debug).collect();
-    if text.chars().nth(MAX).is_some() {
-        out.push('…');
-    }
-    format!("\"{out}\"")
 }

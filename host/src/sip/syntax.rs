@@ -5,7 +5,6 @@
 //! to spaces and tabs), so "linear white space" here is just SP and HT.
 //! Errors are short English phrases that [`super::ParseError`] wraps.
 
-
 use super::error::excerpt;
 
 pub(crate) use sipwarden_grammar::is_token;
