@@ -27,19 +27,6 @@ fn wasm(name: &str) -> PathBuf {
     path
 }
 
-const MESSAGE: &str = "MESSAGE sip:bob@example.com SIP/2.0\r\n\
-Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK776sgdkse;rport\r\n\
-Max-Forwards: 70\r\n\
-From: \"Alice\" <sip:alice@example.com>;tag=49583\r\n\
-To: <sip:bob@example.com>\r\n\
-Call-ID: asd88asd77a@192.0.2.10\r\n\
-CSeq: 1 MESSAGE\r\n\
-User-Agent: Phone/1.0\r\n\
-Contact: <sip:alice@192.0.2.10:5060>\r\n\
-Accept-Contact: *;+g.oma.sip-im\r\n\
-Content-Type: text/plain\r\n\
-Content-Length: 10\r\n\r\nHello, Bob";
-
 /// `n` copies of the example policy; with `mark`, each also adds a header.
 fn chain(engine: &Engine, n: usize, mark: bool) -> Chain {
     let config = if mark { "[config]\nmark = \"X-Screened-By\"\n" } else { "" };
@@ -55,7 +42,7 @@ fn chain(engine: &Engine, n: usize, mark: bool) -> Chain {
 
 fn bench(c: &mut Criterion) {
     let engine = Engine::new(&EngineOptions::default(), Capabilities::inert().unwrap()).unwrap();
-    let request = match sip::parse(MESSAGE.as_bytes()) {
+    let request = match sip::parse(common::MESSAGE.as_bytes()) {
         Ok(sip::Message::Request(r)) => r,
         other => panic!("{other:?}"),
     };

@@ -1,7 +1,5 @@
 use std::time::{Duration, Instant};
 
-use sipwarden_grammar::{Address, split_list};
-
 use super::*;
 use crate::sip::{Message, parse};
 use crate::transport::Transport;
@@ -360,63 +358,6 @@ fn a_contact_repeated_in_one_request_counts_once() {
     let response = registrar.register(&twice, &origin(Transport::Udp, "127.0.0.1:5061"), None, t0);
     assert_eq!(response.status, 200);
     assert_eq!(contacts(&response), ["<sip:%62ob@127.0.0.1:5061>;expires=1200"]);
-}
-
-#[test]
-fn list_and_address_grammar() {
-    assert_eq!(
-        split_list(" \"a, b\" <sip:x@h>;p=\"1,2\" ,<sip:y,z@h>,sip:w@h ").unwrap(),
-        ["\"a, b\" <sip:x@h>;p=\"1,2\"", "<sip:y,z@h>", "sip:w@h"]
-    );
-    assert_eq!(split_list("\"a\\\", b\" <sip:x@h>").unwrap().len(), 1);
-    assert!(split_list("\"open <sip:x@h>, <sip:y@h>").is_err());
-    assert!(split_list("<sip:x@h, sip:y@h").is_err());
-    assert!(split_list("<sip:x@h>,,<sip:y@h>").is_err());
-
-    let contact = Address::parse(
-        "Alice  Smith <sip:alice@pc33.example.com;transport=tcp> ; +sip.instance=\"<urn:uuid:1;x>\" ;q=0.7;ob",
-    )
-    .unwrap();
-    assert_eq!(contact.uri(), "sip:alice@pc33.example.com;transport=tcp");
-    assert_eq!(contact.param("+SIP.Instance"), Some("\"<urn:uuid:1;x>\""));
-    assert_eq!((contact.param("q"), contact.param("ob"), contact.param("expires")), (Some("0.7"), Some(""), None));
-    assert_eq!(Address::parse("sip:alice@h;expires=60").unwrap().param("expires"), Some("60"));
-    for bad in
-        ["\"Alice\" sip:a@h", "<sip:a@h", "<sip:a@h> junk", "<sip:a@h>;=1", "<sip:a@h>;a=", "Al\"ice <sip:a@h>", ""]
-    {
-        assert!(Address::parse(bad).is_err(), "{bad}");
-    }
-}
-
-#[test]
-fn aor_canonical_form() {
-    for (input, aor) in [
-        ("sip:alice@example.com", Some("sip:alice@example.com")),
-        ("SIP:alice@EXAMPLE.COM:5060;transport=tcp", Some("sip:alice@example.com")),
-        (
-            "\"Alice, A.\" <sip:Alice@Example.COM:5070;transport=TLS?Subject=hi>;tag=88sja8x",
-            Some("sip:Alice@example.com"),
-        ),
-        ("Alice <sips:alice@example.com>", Some("sips:alice@example.com")),
-        ("<SIPS:alice@example.com:5061>", Some("sips:alice@example.com")),
-        ("sip:alice:secret@example.com", Some("sip:alice@example.com")),
-        ("sip:%61lice@atlanta.com;transport=TCP", Some("sip:alice@atlanta.com")),
-        ("sip:alice%2fbob@example.com", Some("sip:alice%2Fbob@example.com")),
-        ("sip:alice;day=tuesday@example.com", Some("sip:alice;day=tuesday@example.com")),
-        ("sip:+15551234567@example.com;user=phone", Some("sip:+15551234567@example.com")),
-        ("sip:example.com", Some("sip:example.com")),
-        ("sip:bob@[2001:DB8:0::1]:5060", Some("sip:bob@[2001:db8::1]")),
-        ("sip:bob@example.com.", Some("sip:bob@example.com")),
-        ("tel:+15551234567", None),
-        ("<tel:+15551234567>;tag=x", None),
-        ("sip:", None),
-        ("sip:alice@exa mple.com", None),
-        ("sip:alice@example.com:99999", None),
-        ("\"unterminated <sip:a@b>", None),
-        ("not a uri", None),
-    ] {
-        assert_eq!(aor_of(input).as_deref(), aor, "{input}");
-    }
 }
 
 #[test]
