@@ -20,7 +20,8 @@ use crate::transport::{Listeners, Transport, TransportError, TransportLayer};
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    /// A store or trail the configuration names could not be opened.
+    /// The audit trail, a capability store or a capability's backend could
+    /// not be set up.
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// A plugin of the directory could not be loaded: the server does not

@@ -283,8 +283,11 @@ pub struct DecisionService {
 #[derive(Debug, thiserror::Error)]
 #[error("[decision] {interface}: cannot listen on {addr}: {source}")]
 pub struct BindError {
+    /// The front end: `jsonrpc` or `http`, as in `[decision]`.
     pub interface: &'static str,
+    /// The address from `[decision]`.
     pub addr: SocketAddr,
+    /// What the operating system said.
     #[source]
     pub source: std::io::Error,
 }
@@ -326,7 +329,8 @@ impl DecisionService {
         addrs
     }
 
-    pub fn decider(&self) -> &Decider {
+    /// The decider the front ends share, for the admin API's counters.
+    pub(crate) fn decider(&self) -> &Decider {
         &self.decider
     }
 

@@ -39,10 +39,14 @@ pub struct DecideParams {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct TlsPeerParams {
+    /// `subject`: the certificate subject, as the proxy writes it; empty
+    /// by default.
     #[serde(default)]
     pub subject: String,
+    /// `dns-names`: the subjectAltName DNS names; none by default.
     #[serde(default)]
     pub dns_names: Vec<String>,
+    /// `uris`: the subjectAltName URIs; none by default.
     #[serde(default)]
     pub uris: Vec<String>,
 }
@@ -83,31 +87,85 @@ pub enum RequestError {
     Syntax(#[source] serde_json::Error),
     /// JSON, but not of the schema: a missing or unknown field, a wrong type.
     #[error("{}{message}", at(path))]
-    Schema { path: String, message: String },
+    Schema {
+        /// Where in the call, e.g. `tls-peer.subject`; empty for the call
+        /// as a whole.
+        path: String,
+        /// What is wrong there, as serde says it.
+        message: String,
+    },
+    /// Neither form of the message was given.
     #[error("give the message as `{text}` or `{base64}`")]
-    NoMessage { text: &'static str, base64: &'static str },
+    NoMessage {
+        /// The text field's name, e.g. `message`.
+        text: &'static str,
+        /// The base64 field's name, e.g. `message-base64`.
+        base64: &'static str,
+    },
+    /// The message was given both as text and as base64.
     #[error("give the message as `{text}` or `{base64}`, not both")]
-    TwoMessages { text: &'static str, base64: &'static str },
+    TwoMessages {
+        /// The text field's name, e.g. `message`.
+        text: &'static str,
+        /// The base64 field's name, e.g. `message-base64`.
+        base64: &'static str,
+    },
+    /// A `…-base64` field does not decode.
     #[error("`{field}`: not base64: {source}")]
-    Base64 { field: &'static str, source: base64::DecodeError },
+    Base64 {
+        /// The field's name.
+        field: &'static str,
+        /// Why it does not decode.
+        source: base64::DecodeError,
+    },
+    /// The message is larger than `[decision] max-message-bytes`.
     #[error("`{field}`: {size} bytes; at most {max} are decided")]
-    TooLarge { field: &'static str, size: usize, max: usize },
+    TooLarge {
+        /// The field it was given in.
+        field: &'static str,
+        /// Its size in bytes, after base64 decoding (estimated from the
+        /// encoded length when that alone is too large).
+        size: usize,
+        /// `max-message-bytes`.
+        max: usize,
+    },
+    /// The bytes are not a SIP message sipwarden's parser accepts.
     #[error("`{field}`: not a SIP message: {source}")]
-    NotSip { field: &'static str, source: sip::ParseError },
+    NotSip {
+        /// The field it was given in.
+        field: &'static str,
+        /// Where and why parsing stopped.
+        source: sip::ParseError,
+    },
+    /// A response was given where a request is expected.
     #[error("`{field}`: a SIP response, where a request is expected")]
-    NotRequest { field: &'static str },
+    NotRequest {
+        /// The field it was given in.
+        field: &'static str,
+    },
+    /// A request was given as the reply to `observe`.
     #[error("`{field}`: a SIP request; `observe` takes the reply")]
-    NotResponse { field: &'static str },
+    NotResponse {
+        /// The field it was given in.
+        field: &'static str,
+    },
+    /// An `observe` call gave both the reply and the request with its
+    /// status, or neither, or a request without its status.
     #[error(
         "give the reply (`reply`, `reply-base64`) or the request and its status (`request` or `request-base64`, `status`), not both"
     )]
     ReplyOrRequest,
+    /// `status` is not a final status: a provisional reply is not an outcome.
     #[error("`status`: {0} is not a final status (200-699)")]
     Status(u16),
+    /// `reason` holds a line break or another control character.
     #[error("`reason`: a reason phrase is one line of text")]
     Reason,
+    /// `transport` names no SIP transport.
     #[error("`transport`: {0}")]
     Transport(#[source] UnknownTransport),
+    /// `source` is not an IP address (a host name is not accepted: the
+    /// source is where the packet came from).
     #[error("`source`: `{0}` is not an IP address")]
     Source(String),
 }
@@ -197,6 +255,9 @@ impl DecideParams {
 }
 
 impl ObserveParams {
+    /// The reply to show the observers: the one given, or the one the proxy
+    /// made, rebuilt from the request, status and reason as RFC 3261 §8.2.6
+    /// builds it. At most `max_bytes` of message are read.
     pub fn into_response(self, max_bytes: usize) -> Result<sip::Response, RequestError> {
         let described = self.request.is_some() || self.request_base64.is_some() || self.status.is_some();
         let given = self.reply.is_some() || self.reply_base64.is_some();
@@ -242,7 +303,10 @@ fn parse_ip(text: &str) -> Option<IpAddr> {
 /// One header of an answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HeaderField {
+    /// The header's name; known names are in the case the RFCs write them
+    /// (`From`, not `f`).
     pub name: String,
+    /// The value, without the line break.
     pub value: String,
 }
 
@@ -274,8 +338,11 @@ pub enum Answer {
     /// Answer the request with this reply instead of routing it.
     #[serde(rename_all = "kebab-case")]
     Respond {
+        /// The status to answer with, 200 to 699.
         status: u16,
+        /// The reason phrase.
         reason: String,
+        /// Headers to add to the reply (e.g. `WWW-Authenticate`), in order.
         headers: Vec<HeaderField>,
         /// `headers` as header lines.
         reply_headers: String,

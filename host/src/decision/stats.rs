@@ -15,8 +15,10 @@ pub enum Interface {
 }
 
 impl Interface {
+    /// Every front end, in the order the counters are kept.
     pub const ALL: [Interface; 2] = [Interface::JsonRpc, Interface::Http];
 
+    /// The front end's `interface` label in `/metrics` and the logs.
     pub fn as_str(self) -> &'static str {
         match self {
             Interface::JsonRpc => "jsonrpc",
@@ -32,15 +34,19 @@ impl Interface {
 /// How a `decide` call ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DecisionOutcome {
+    /// The answer let the request through (with or without edits).
     Continue,
+    /// The answer was a reply for the proxy to send instead of forwarding.
     Respond,
     /// The call was refused (malformed): the proxy applies its own failure policy.
     Error,
 }
 
 impl DecisionOutcome {
+    /// Every outcome, in the order the counters are kept.
     pub const ALL: [DecisionOutcome; 3] = [DecisionOutcome::Continue, DecisionOutcome::Respond, DecisionOutcome::Error];
 
+    /// The outcome's `outcome` label in `/metrics`.
     pub fn as_str(self) -> &'static str {
         match self {
             DecisionOutcome::Continue => "continue",
@@ -64,6 +70,7 @@ pub enum ObservationOutcome {
 }
 
 impl ObservationOutcome {
+    /// Every outcome, in the order the counters are kept.
     pub const ALL: [ObservationOutcome; 4] = [
         ObservationOutcome::Matched,
         ObservationOutcome::Unmatched,
@@ -71,6 +78,7 @@ impl ObservationOutcome {
         ObservationOutcome::Dropped,
     ];
 
+    /// The outcome's `result` label in `/metrics`.
     pub fn as_str(self) -> &'static str {
         match self {
             ObservationOutcome::Matched => "matched",
@@ -156,6 +164,7 @@ pub struct DecisionStats {
     pub latency: LatencySnapshot,
     /// Calls by front end and outcome.
     pub decisions: Vec<(Interface, DecisionOutcome, u64)>,
+    /// Reported replies and waiting requests, by what became of them.
     pub observations: Vec<(ObservationOutcome, u64)>,
     /// Per front end: connections open now, and accepted since start.
     pub connections: Vec<(Interface, u64, u64)>,

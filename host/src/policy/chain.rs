@@ -34,6 +34,7 @@ pub struct Chain {
 pub struct SharedChain(Arc<ArcSwap<Chain>>);
 
 impl SharedChain {
+    /// Serve `chain` until the first [`SharedChain::store`].
     pub fn new(chain: Chain) -> SharedChain {
         SharedChain(Arc::new(ArcSwap::from_pointee(chain)))
     }
@@ -57,6 +58,8 @@ pub enum Decision {
     Forward,
     /// Answer with this reply instead.
     Respond {
+        /// The status, reason and headers of the answer;
+        /// [`Reply::to_response`] makes it the response to the request.
         reply: Reply,
         /// The plugin that answered.
         by: Arc<str>,
@@ -69,15 +72,35 @@ pub enum Decision {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "result", rename_all = "kebab-case")]
 pub enum StepResult {
-    Continue { edits: Vec<Edit> },
-    Respond { reply: Reply },
-    Failed { kind: &'static str, error: String, mode: FailureMode },
+    /// The plugin let the request through.
+    Continue {
+        /// The edits it made, applied before the next plugin ran; often none.
+        edits: Vec<Edit>,
+    },
+    /// The plugin answered the request, which ended the chain.
+    Respond {
+        /// Its answer.
+        reply: Reply,
+    },
+    /// The plugin failed; its failure policy decided what happened next.
+    Failed {
+        /// What kind of failure, as in logs and metrics: `deadline`,
+        /// `memory`, `trap`, `malformed-verdict`, `start` or `declined`.
+        kind: &'static str,
+        /// The failure, in words.
+        error: String,
+        /// Closed: the chain answered with the policy's status and ended.
+        /// Open: the chain went on without the plugin.
+        mode: FailureMode,
+    },
 }
 
 /// One plugin's step, in the order they ran.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Step {
+    /// The plugin's name (its file stem).
     pub plugin: Arc<str>,
+    /// What it did.
     #[serde(flatten)]
     pub result: StepResult,
 }
@@ -87,8 +110,13 @@ pub struct Step {
 pub struct Outcome {
     /// The request with every accepted edit applied.
     pub request: sip::Request,
+    /// The hop the request came from, as given to [`Chain::decide`].
     pub origin: Origin,
+    /// Forward the request, or answer it.
     pub decision: Decision,
+    /// Every plugin that saw the request, in chain order; the plugins whose
+    /// `methods` leave the request out, and those after an answer, are not
+    /// in it.
     pub steps: Vec<Step>,
     /// The plugins that let the request through and asked to see its
     /// response, for [`Chain::observe`].
@@ -121,6 +149,7 @@ impl Chain {
         Ok(Chain::new(plugins))
     }
 
+    /// The plugins, in the order they run.
     pub fn plugins(&self) -> &[Arc<Plugin>] {
         &self.plugins
     }

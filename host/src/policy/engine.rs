@@ -64,39 +64,84 @@ fn default_cache_dir() -> Option<PathBuf> {
 /// Why a plugin could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// A plugin directory or component file could not be read.
     #[error("{path}: cannot read: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        /// The directory or file.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// The plugin's `NAME.toml` could not be read or is invalid.
     #[error(transparent)]
     Manifest(#[from] ManifestError),
+    /// The file stem is not a plugin name. The name appears in logs, the
+    /// admin API and metrics labels, so it is kept to a safe alphabet.
     #[error("`{0}` is not a usable plugin name (letters, digits, `-` and `_` only)")]
     BadName(String),
+    /// The file is not WebAssembly at all.
     #[error("not WebAssembly: the file does not start with the `\\0asm` magic number")]
     NotWasm,
+    /// The file is a core module; only components can be linked against the
+    /// contract.
     #[error(
         "a core WebAssembly module, not a component: build the plugin for the wasm32-wasip2 target \
          (or wrap the module with `wasm-tools component new`)"
     )]
     CoreModule,
+    /// The manifest's `sha256` pin does not match the file: it is not the
+    /// component the operator reviewed.
     #[error("SHA-256 mismatch: the manifest pins {pinned} but the component is {actual}")]
-    DigestMismatch { pinned: String, actual: String },
+    DigestMismatch {
+        /// The digest in the manifest, lower-case hex.
+        pinned: String,
+        /// The digest of the file, lower-case hex.
+        actual: String,
+    },
+    /// wasmtime could not compile the component.
     #[error("invalid component: {0}")]
     Compile(#[source] WasmError),
+    /// The component does not export [`POLICY_EXPORT`].
     #[error("the component does not export `{POLICY_EXPORT}`: it was not built for the sipwarden policy world")]
     MissingExport,
+    /// The component imports a capability interface its manifest does not
+    /// grant: a plugin gets only what the operator wrote down.
     #[error("the component imports `{import}`, but its manifest does not grant the `{capability}` capability")]
-    UngrantedImport { import: String, capability: Capability },
+    UngrantedImport {
+        /// The import, as the component names it.
+        import: String,
+        /// The capability that would grant it.
+        capability: Capability,
+    },
+    /// The component imports an interface that is neither WASI nor the
+    /// contract's.
     #[error("the component imports `{0}`, which sipwarden does not provide")]
     UnknownImport(String),
+    /// The component's imports or exports do not have the contract's types
+    /// (it was built against an incompatible version of [`WORLD`]).
     #[error("the component does not match the contract {WORLD}: {0}")]
     Contract(#[source] WasmError),
+    /// The first instance could not be created, or its `init` trapped, ran
+    /// out of memory or time.
     #[error("the plugin failed to start: {0}")]
     Start(#[source] Failure),
+    /// The plugin's `init` returned an error for its `[config]`; the text is
+    /// the plugin's.
     #[error("the plugin refused its configuration: {0}")]
     ConfigRefused(String),
+    /// Any of the above, with the component file it happened to.
     #[error("{path}: {source}")]
-    InPlugin { path: PathBuf, source: Box<LoadError> },
+    InPlugin {
+        /// The component file.
+        path: PathBuf,
+        /// What went wrong with it.
+        source: Box<LoadError>,
+    },
+    /// The engine itself could not be built (pooling allocator, WASI or
+    /// contract linking).
     #[error("cannot set up the WebAssembly engine: {0}")]
     Engine(#[source] WasmError),
+    /// The thread that enforces call deadlines could not be started.
     #[error("cannot start the epoch thread: {0}")]
     EpochThread(#[source] std::io::Error),
 }

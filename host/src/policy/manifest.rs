@@ -39,8 +39,11 @@ pub struct Manifest {
     /// match is refused, so that a tampered file never replaces a plugin.
     #[serde(default)]
     pub sha256: Option<Sha256Pin>,
+    /// `[limits]`: the deadline and memory cap of each call.
     #[serde(default)]
     pub limits: Limits,
+    /// `[failure]`: what the chain does when the plugin fails; by default
+    /// it fails closed with a 500.
     #[serde(default)]
     pub failure: FailurePolicy,
     /// Handed to the plugin's `init`, as JSON.
@@ -75,11 +78,22 @@ impl Default for Manifest {
 /// A manifest that could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
+    /// The manifest file exists but could not be read.
     #[error("{path}: cannot read: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        /// The manifest file.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
     /// The message carries the line, column and field, as toml reports them.
     #[error("{path}: {message}")]
-    Invalid { path: PathBuf, message: String },
+    Invalid {
+        /// The manifest file, or the name given to [`Manifest::parse`].
+        path: PathBuf,
+        /// What is wrong, and where.
+        message: String,
+    },
 }
 
 impl Manifest {
@@ -155,6 +169,7 @@ pub enum Capability {
 }
 
 impl Capability {
+    /// Every capability, in the order of the contract's interfaces.
     pub const ALL: [Capability; 4] =
         [Capability::Log, Capability::Audit, Capability::Directory, Capability::Credentials];
 
@@ -181,6 +196,8 @@ impl fmt::Display for Capability {
 pub struct Sha256Pin(String);
 
 impl Sha256Pin {
+    /// The digest as 64 lower-case hex digits (a pin written in upper case
+    /// is lowered when parsed).
     pub fn hex(&self) -> &str {
         &self.0
     }
@@ -240,6 +257,8 @@ fn default_memory() -> MemoryMib {
 pub struct DeadlineMs(u64);
 
 impl DeadlineMs {
+    /// The deadline as a duration, measured in wall-clock time from the
+    /// start of the call.
     pub fn duration(self) -> Duration {
         Duration::from_millis(self.0)
     }
@@ -268,6 +287,7 @@ impl From<DeadlineMs> for i64 {
 pub struct MemoryMib(u32);
 
 impl MemoryMib {
+    /// The cap in bytes.
     pub fn bytes(self) -> usize {
         self.0 as usize * 1024 * 1024
     }
@@ -295,6 +315,7 @@ impl From<MemoryMib> for i64 {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct FailurePolicy {
+    /// Whether to answer the request or skip the plugin; closed by default.
     #[serde(default)]
     pub mode: FailureMode,
     /// The status of the answer when failing closed.
@@ -331,6 +352,9 @@ pub enum FailureMode {
     /// through that it would have stopped.
     #[default]
     Closed,
+    /// The request goes on to the next plugin as if this one were not in
+    /// the chain, with a warning in the log: for a plugin whose work is
+    /// best-effort, such as an audit trail some operators can do without.
     Open,
 }
 
@@ -340,6 +364,7 @@ pub enum FailureMode {
 pub struct FailureStatus(u16);
 
 impl FailureStatus {
+    /// The status code, 400 to 699.
     pub fn code(self) -> u16 {
         self.0
     }
@@ -368,6 +393,7 @@ impl From<FailureStatus> for i64 {
 pub struct ReasonPhrase(String);
 
 impl ReasonPhrase {
+    /// The phrase as written in the manifest.
     pub fn as_str(&self) -> &str {
         &self.0
     }

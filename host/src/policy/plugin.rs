@@ -55,16 +55,30 @@ struct Instance {
 /// How a call failed. Every failure drops the instance it happened in.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Failure {
+    /// The call ran past the manifest's `deadline-ms` (the number, in
+    /// milliseconds) and was interrupted.
     #[error("deadline of {0} ms exceeded")]
     Deadline(u64),
+    /// The instance grew its memory past the manifest's `memory-mib`.
     #[error(transparent)]
     Memory(#[from] MemoryCapExceeded),
     /// A WebAssembly trap (`code`, when wasmtime names one) or an error a
     /// host call raised; `message` is its first line.
     #[error("trapped: {message}")]
-    Trap { code: Option<Trap>, message: String },
+    Trap {
+        /// The trap code; `None` for a host call's error and for traps
+        /// wasmtime does not name.
+        code: Option<Trap>,
+        /// The first line of the error; wasmtime's guest backtrace is left
+        /// out.
+        message: String,
+    },
+    /// The plugin returned a verdict the host refuses (too large, not valid
+    /// SIP, or an edit of a header the proxy owns); none of it is applied.
     #[error("malformed verdict: {0}")]
     Malformed(#[from] MalformedVerdict),
+    /// A new instance's `init` refused the configuration it accepted at
+    /// load: the plugin is not deterministic.
     #[error("could not start an instance: {0}")]
     Start(String),
     /// The plugin said it could not decide.
@@ -109,19 +123,32 @@ struct Stats {
 /// A snapshot of a plugin's counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PluginStats {
+    /// Requests the plugin was asked to decide, whatever came of it.
     pub calls: u64,
+    /// Decisions that let the request through.
     pub continues: u64,
+    /// Decisions that answered the request.
     pub responds: u64,
+    /// Responses the plugin was shown.
     pub observed: u64,
+    /// Calls that trapped or whose host call raised an error
+    /// ([`Failure::Trap`]).
     pub traps: u64,
+    /// Calls stopped at their deadline ([`Failure::Deadline`]).
     pub deadlines: u64,
+    /// Calls stopped at the memory cap ([`Failure::Memory`]).
     pub memory: u64,
+    /// Verdicts refused as malformed ([`Failure::Malformed`]).
     pub malformed: u64,
+    /// New instances whose `init` refused the configuration
+    /// ([`Failure::Start`]).
     pub starts_failed: u64,
     /// Calls where the plugin said it could not decide.
     pub declined: u64,
     /// Total time spent in calls, in nanoseconds.
     pub nanos: u64,
+    /// The most recent failure of any kind, in words; `None` if the plugin
+    /// has never failed since it was loaded.
     pub last_error: Option<String>,
 }
 
@@ -162,6 +189,7 @@ impl Plugin {
         Ok(plugin)
     }
 
+    /// The plugin's name: its file stem, as in logs, metrics and the admin API.
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -179,6 +207,8 @@ impl Plugin {
         &self.name
     }
 
+    /// The manifest the plugin was loaded with (the default one if it has
+    /// no `NAME.toml`).
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
     }
@@ -188,6 +218,8 @@ impl Plugin {
         &self.sha256
     }
 
+    /// When this version of the plugin was loaded: at start, or by the
+    /// reload that brought its component or manifest in.
     pub fn loaded_at(&self) -> SystemTime {
         self.loaded_at
     }

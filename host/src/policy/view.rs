@@ -20,7 +20,11 @@ use crate::transport::{Origin, Transport};
 
 /// The request a plugin is deciding, lent to its store for one call.
 pub struct RequestView {
+    /// The request as the plugin sees it: with the edits of the plugins
+    /// before it in the chain applied.
     pub request: sip::Request,
+    /// The hop the request came from, which the plugin may trust where it
+    /// may not trust the request's own headers.
     pub origin: Origin,
     /// Whether the `To` has a tag, found once per chain run: no plugin can
     /// edit `To`, and several plugins ask.
@@ -28,6 +32,8 @@ pub struct RequestView {
 }
 
 impl RequestView {
+    /// A view of a request that arrived from `origin`, to lend to
+    /// [`super::Plugin::decide`] or [`super::Plugin::observe`].
     pub fn new(request: sip::Request, origin: Origin) -> Self {
         RequestView { request, origin, in_dialog: OnceLock::new() }
     }
@@ -35,6 +41,7 @@ impl RequestView {
 
 /// The response a plugin is observing, lent to its store for one call.
 pub struct ResponseView {
+    /// The response to the request; the plugin reads it but cannot change it.
     pub response: sip::Response,
 }
 

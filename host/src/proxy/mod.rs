@@ -72,6 +72,11 @@ struct Core {
 }
 
 impl Proxy {
+    /// A proxy core sending over `transport` and deciding on `chain`.
+    /// Requests for the registrar's domains go to `registrar`'s bindings,
+    /// the others to `upstream`; `local` says which Via, Record-Route and
+    /// Request-URI hosts are this proxy. Nothing is read until
+    /// [`Proxy::start`].
     pub fn new(
         transport: TransportLayer,
         chain: SharedChain,

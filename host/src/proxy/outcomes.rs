@@ -39,8 +39,12 @@ pub(super) struct Outcomes {
 /// How many transactions of a method ended with a status.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TransactionCount {
+    /// The request method, or `other` for a method outside the standard
+    /// ones (so that a peer cannot invent labels without bound).
     pub method: &'static str,
+    /// The final status, 200 to 699.
     pub status: u16,
+    /// Transactions that ended so, since the proxy started.
     pub count: u64,
 }
 

@@ -25,7 +25,7 @@ pub struct Local {
 }
 
 impl Local {
-    pub fn port(&self, transport: Transport) -> Option<u16> {
+    fn port(&self, transport: Transport) -> Option<u16> {
         self.listeners.iter().find(|(t, _)| *t == transport).map(|(_, a)| a.port())
     }
 
@@ -67,6 +67,9 @@ pub fn default_port(transport: Transport) -> u16 {
 /// The configured upstream next hop.
 #[derive(Debug, Clone)]
 pub struct Upstream {
+    /// Where upstream requests go, resolved as any next hop is (see
+    /// [`resolve`]): its `transport` parameter, its port or the transport's
+    /// default, its host's first address.
     pub uri: SipUri<'static>,
     /// Request-URI domains sent upstream; empty: every domain the registrar
     /// does not serve.
@@ -120,6 +123,8 @@ pub enum Unroutable {
 }
 
 impl Unroutable {
+    /// The status the proxy answers with: 400, 416, 404, 480, 403 or 503,
+    /// in the order of the variants.
     pub fn status(&self) -> u16 {
         match self {
             Unroutable::BadRoute => 400,

@@ -51,8 +51,10 @@ pub enum Trigger {
 }
 
 impl Trigger {
+    /// Every trigger, in the order of [`ReloadStats::reloads`].
     pub const ALL: [Trigger; 3] = [Trigger::Watch, Trigger::Signal, Trigger::Api];
 
+    /// The trigger's `trigger` label in `/metrics` and the logs.
     pub fn as_str(self) -> &'static str {
         match self {
             Trigger::Watch => "watch",
@@ -78,6 +80,7 @@ impl Trigger {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct ReloadReport {
+    /// What started the reload.
     pub trigger: Trigger,
     /// New plugins now in the chain.
     pub added: Vec<Added>,
@@ -97,45 +100,59 @@ pub struct ReloadReport {
     pub millis: u64,
 }
 
+/// A plugin new to the directory, now in the chain.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct Added {
+    /// The plugin's name (its file stem).
     pub name: String,
+    /// The SHA-256 of its component, lower-case hex.
     pub sha256: String,
 }
 
+/// A plugin whose new version now serves in place of the old one.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct Replaced {
+    /// The plugin's name (its file stem).
     pub name: String,
+    /// The SHA-256 of the component that served until this reload.
     pub old_sha256: String,
     /// The same as `old_sha256` when only the manifest changed.
     pub new_sha256: String,
 }
 
+/// A plugin whose `.wasm` is gone, taken out of the chain.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct Removed {
+    /// The plugin's name (its file stem).
     pub name: String,
+    /// The SHA-256 of the component that served until this reload.
     pub sha256: String,
 }
 
+/// A plugin version that failed to load: what serves is unchanged.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct Refused {
+    /// The plugin's name (its file stem).
     pub name: String,
     /// The SHA-256 of the refused component, when it could be read.
     pub sha256: Option<String>,
+    /// Why it was refused, as the load error says it.
     pub error: String,
     /// Whether an older version keeps serving (false: a new plugin that never loaded).
     pub old_version_serves: bool,
 }
 
+/// A capability store whose file changed, and whether it was taken.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct StoreReload {
     /// `directory` or `credentials`.
     pub store: &'static str,
+    /// The store's file, as configured.
     pub path: PathBuf,
     /// Why the file was not taken (the previous contents stay in use).
     pub error: Option<String>,
@@ -145,12 +162,15 @@ pub struct StoreReload {
 /// new plugin whose every version so far was refused.
 #[derive(Debug, Clone)]
 pub struct PluginStatus {
+    /// The plugin's name (its file stem).
     pub name: String,
     /// The serving component's SHA-256; `None` when no version loaded.
     pub sha256: Option<String>,
+    /// When the serving version was loaded; `None` when no version loaded.
     pub loaded_at: Option<SystemTime>,
     /// Index in the chain (0 runs first); `None` when not in the chain.
     pub position: Option<usize>,
+    /// The serving manifest's `order`; `None` when no version loaded.
     pub order: Option<i32>,
     /// The serving plugin, for its counters.
     pub plugin: Option<Arc<Plugin>>,
@@ -166,13 +186,17 @@ pub struct PluginStatus {
 pub struct ReloadStats {
     /// Reloads per trigger, in the order of [`Trigger::ALL`].
     pub reloads: [u64; 3],
+    /// Plugins added to the chain by reloads.
     pub added: u64,
+    /// Plugins replaced by a new version.
     pub replaced: u64,
+    /// Plugins taken out of the chain because their `.wasm` went.
     pub removed: u64,
     /// Plugin versions refused.
     pub refused: u64,
-    /// Store files that could not be taken.
+    /// Number-directory files that could not be taken.
     pub directory_failures: u64,
+    /// Credentials files that could not be taken.
     pub credentials_failures: u64,
     /// Reloads that could not read the plugin directory.
     pub directory_unreadable: u64,
@@ -303,7 +327,8 @@ impl Reloader {
         &self.dir
     }
 
-    pub fn stores(&self) -> &Stores {
+    /// The store files to watch beside the plugin directory.
+    fn stores(&self) -> &Stores {
         &self.stores
     }
 
@@ -517,6 +542,7 @@ impl Reloader {
         statuses
     }
 
+    /// The reload counters since start, for `/metrics`.
     pub fn stats(&self) -> ReloadStats {
         let c = &self.counters;
         let n = |a: &AtomicU64| a.load(Ordering::Relaxed);

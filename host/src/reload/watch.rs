@@ -27,7 +27,10 @@ pub const DEBOUNCE: Duration = Duration::from_millis(200);
 #[derive(Debug, thiserror::Error)]
 #[error("cannot watch {path}: {source}")]
 pub struct WatchError {
+    /// The directory that could not be watched: the plugin directory, or
+    /// one holding a store file.
     pub path: PathBuf,
+    /// Why not, as the operating system's watch facility (inotify, kqueue…) said.
     #[source]
     pub source: notify::Error,
 }

@@ -16,7 +16,10 @@ use serde::Deserialize;
 pub struct TransportConfig {
     /// UDP listening addresses; UDP is also sent from these sockets.
     pub udp: Vec<SocketAddr>,
+    /// TCP listening addresses.
     pub tcp: Vec<SocketAddr>,
+    /// TLS listening addresses. Without [`TransportConfig::tls_identity`]
+    /// they present a development certificate.
     pub tls: Vec<SocketAddr>,
     /// The certificate TLS listeners present. `None` with TLS listeners: a
     /// self-signed development certificate for localhost, 127.0.0.1 and ::1
@@ -89,10 +92,13 @@ impl TransportConfig {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ListenConfig {
+    /// `udp`: UDP listening addresses; none by default.
     #[serde(default)]
     pub udp: Vec<SocketAddr>,
+    /// `tcp`: TCP listening addresses; none by default.
     #[serde(default)]
     pub tcp: Vec<SocketAddr>,
+    /// `tls`: TLS listening addresses; none by default.
     #[serde(default)]
     pub tls: Vec<SocketAddr>,
 }
@@ -102,8 +108,11 @@ pub struct ListenConfig {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "TlsTable")]
 pub struct TlsConfig {
+    /// `certificate` and `private-key`: see [`TransportConfig::tls_identity`].
     pub identity: Option<TlsIdentity>,
+    /// `client-ca`: see [`TransportConfig::client_ca`].
     pub client_ca: Option<PathBuf>,
+    /// `outbound-ca`: see [`TransportConfig::outbound_ca`].
     pub outbound_ca: Option<PathBuf>,
 }
 
@@ -134,10 +143,19 @@ impl TryFrom<TlsTable> for TlsConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct LimitsConfig {
+    /// `max-message-bytes`: [`TransportConfig::max_message_bytes`]; 65535
+    /// by default.
     pub max_message_bytes: usize,
+    /// `header-timeout-ms`: [`TransportConfig::header_timeout`], in
+    /// milliseconds; 5000 by default.
     pub header_timeout_ms: u64,
+    /// `idle-timeout-secs`: [`TransportConfig::idle_timeout`], in seconds;
+    /// 300 by default.
     pub idle_timeout_secs: u64,
+    /// `max-connections`: [`TransportConfig::max_connections`]; 1024 by default.
     pub max_connections: usize,
+    /// `connect-timeout-ms`: [`TransportConfig::connect_timeout`], in
+    /// milliseconds; 3000 by default.
     pub connect_timeout_ms: u64,
 }
 

@@ -38,15 +38,20 @@ pub struct TransportLayer {
 /// the proxy decides whether it can answer it).
 #[derive(Debug, Clone)]
 pub struct Inbound {
+    /// The message as received, leading keep-alive CRLFs removed.
     pub bytes: Bytes,
+    /// The hop it came from.
     pub origin: Origin,
+    /// The connection it came on, to send a response back over.
     pub flow: Flow,
 }
 
 /// The connection a message came on (for responses and RFC 5626 flows).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Flow {
+    /// A UDP datagram: there is no connection, responses go to an address.
     Datagram,
+    /// A TCP or TLS connection, open or since closed.
     Stream(ConnectionId),
 }
 
@@ -84,7 +89,10 @@ impl fmt::Display for ConnectionId {
 /// Where [`TransportLayer::send`] sends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
+    /// The transport to send over.
     pub transport: Transport,
+    /// The next hop's address: where a datagram goes, or a new connection is
+    /// opened to.
     pub addr: SocketAddr,
     /// The connection to prefer, if still open (and of `transport`).
     pub flow: Option<ConnectionId>,

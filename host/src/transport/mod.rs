@@ -36,10 +36,17 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
+    /// UDP: one message per datagram.
     Udp,
+    /// TCP: messages framed out of the connection by Content-Length.
     Tcp,
+    /// TLS over TCP, framed as TCP is; the transport of `sips:` URIs.
     Tls,
+    /// WebSocket (RFC 7118). The transport layer does not carry it
+    /// ([`TransportError::Unsupported`]); it is named so that a message
+    /// received by another proxy (the decision service) can say so.
     Ws,
+    /// WebSocket over TLS (RFC 7118); carried no more than [`Transport::Ws`].
     Wss,
 }
 
@@ -101,7 +108,11 @@ pub struct TlsPeer {
 /// The hop a message arrived from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Origin {
+    /// The transport the message arrived over.
     pub transport: Transport,
+    /// The peer's address and port as the socket saw it: the previous hop,
+    /// whatever the message's Via claims (what `received` and `rport` record,
+    /// RFC 3261 §18.2.1, RFC 3581).
     pub source: SocketAddr,
     /// Present only over TLS when the peer presented a certificate.
     pub tls_peer: Option<TlsPeer>,

@@ -9,12 +9,16 @@ use serde::Serialize;
 /// A snapshot of the transport counters, all since [`super::TransportLayer::bind`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct TransportStats {
+    /// UDP datagrams received, keep-alives and oversized ones included.
     pub datagrams_in: u64,
+    /// UDP datagrams sent.
     pub datagrams_out: u64,
     /// Datagrams larger than `max_message_bytes`, not delivered.
     pub datagrams_dropped: u64,
     /// Stream connections open now, inbound and outbound.
     pub connections_open: u64,
+    /// Inbound TCP and TLS connections accepted (before any TLS handshake);
+    /// those refused at the limit are not counted here.
     pub connections_accepted: u64,
     /// Outbound connections this proxy opened.
     pub connections_opened: u64,
@@ -24,7 +28,10 @@ pub struct TransportStats {
     pub connections_timed_out: u64,
     /// Stream connections closed because their bytes could not be framed.
     pub framing_errors: u64,
+    /// Bytes received, UDP and streams together; over TLS, the decrypted bytes.
     pub bytes_in: u64,
+    /// Bytes sent, UDP and streams together (keep-alive answers included);
+    /// over TLS, before encryption.
     pub bytes_out: u64,
 }
 
