@@ -92,7 +92,7 @@ fn check_names_what_a_hostile_plugin_needs() {
     // No manifest beside it: loaded with every capability and `{}` as its
     // configuration, which this plugin refuses (it needs a `mode`).
     assert_eq!(out.status.code(), Some(4), "{stdout}");
-    assert!(stdout.contains("capabilities it needs: audit"), "{stdout}");
+    assert!(stdout.contains("capabilities it needs: log, audit"), "{stdout}");
     assert!(text(&out.stderr).contains("refused its configuration: invalid configuration: missing field `mode`"));
 }
 

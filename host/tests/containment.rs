@@ -254,3 +254,77 @@ fn traps_do_not_leak_into_concurrent_requests() {
     let stats = chain.plugins()[0].stats();
     assert_eq!((stats.traps, stats.continues), (200, 2000));
 }
+
+// ----- capabilities bounded as tightly as verdicts -----------------------------
+
+/// An engine whose audit trail is kept in `recorder`.
+fn recording_engine(recorder: &Arc<sipwarden::capability::AuditRecorder>) -> Engine {
+    use sipwarden::capability::{CredentialStore, DigestAuthority};
+    let capabilities = Capabilities::new(
+        recorder.clone(),
+        Capabilities::no_directory(),
+        CredentialStore::default(),
+        DigestAuthority::random().unwrap(),
+    );
+    Engine::new(&EngineOptions { pool_slots: Some(64), ..EngineOptions::default() }, capabilities).unwrap()
+}
+
+/// The reason phrase of the hostile plugin's answer to a triggered request.
+fn answer(chain: &Chain) -> String {
+    match chain.decide(common::request("X-Hostile: yes\r\n"), common::origin()).decision {
+        Decision::Respond { reply, failure: false, .. } => reply.reason,
+        other => panic!("expected the plugin's own answer, got {other:?}"),
+    }
+}
+
+/// The adversary that once wrote 56 MB in one decision: 1 MiB records, a
+/// hundred times, ignoring the refusals. Not one is written (the default
+/// record bound is 8 KiB), every refusal is counted, and the next request
+/// is served.
+#[test]
+fn an_audit_flood_writes_nothing_past_the_record_bound() {
+    let recorder = Arc::new(sipwarden::capability::AuditRecorder::default());
+    let engine = recording_engine(&recorder);
+    // A long deadline: the bound, not the deadline, must be what stops it
+    // (and copying 100 MB into the host takes a while in a debug build).
+    let chain = hostile(&engine, "audit-flood", "[limits]\ndeadline-ms = 10000").unwrap();
+    assert_eq!(answer(&chain), "0 accepted");
+    assert!(recorder.records().is_empty());
+    assert_eq!(chain.plugins()[0].stats().refused.audit, 100);
+    assert_eq!(chain.decide(common::request(""), common::origin()).decision, Decision::Forward);
+}
+
+/// Small records: `audit-records-per-call` of them per call, and across
+/// calls no more than `audit-bytes-per-second` allows.
+#[test]
+fn audit_records_are_bounded_per_call_and_per_second() {
+    let recorder = Arc::new(sipwarden::capability::AuditRecorder::default());
+    let engine = recording_engine(&recorder);
+    let chain = hostile(&engine, "audit-many", "[limits]\naudit-records-per-call = 3").unwrap();
+    assert_eq!(answer(&chain), "3 accepted");
+    assert_eq!(recorder.records().len(), 3);
+    assert_eq!(chain.plugins()[0].stats().refused.audit, 97);
+
+    // A record of this plugin is `{"flood":"x"}`, 13 bytes of JSON: 130
+    // bytes a second let ten through, then none within the second (a
+    // record's worth takes 100 ms to come back).
+    let limits = "[limits]\naudit-records-per-call = 100\naudit-bytes-per-second = 130";
+    let recorder = Arc::new(sipwarden::capability::AuditRecorder::default());
+    let chain = hostile(&recording_engine(&recorder), "audit-many", limits).unwrap();
+    assert_eq!([answer(&chain), answer(&chain)], ["10 accepted", "0 accepted"]);
+    assert_eq!(recorder.records().len(), 10);
+}
+
+/// Ten thousand 4 KiB log lines in one call: at most a second's worth
+/// (`log-lines-per-second`, 100 by default) is written, cut to
+/// `log-line-bytes`; the rest is dropped and counted.
+#[test]
+fn a_log_flood_is_cut_and_counted() {
+    let engine = engine();
+    // Copying 40 MB into the host takes a while in a debug build.
+    let chain = hostile(&engine, "log-flood", "[limits]\ndeadline-ms = 10000").unwrap();
+    let outcome = chain.decide(common::request("X-Hostile: yes\r\n"), common::origin());
+    assert_eq!(outcome.decision, Decision::Forward);
+    let dropped = chain.plugins()[0].stats().refused.log;
+    assert!((9_890..=9_900).contains(&dropped), "{dropped} lines dropped");
+}

@@ -9,7 +9,7 @@ use std::fmt::Write;
 
 use super::Sources;
 use crate::decision::{DecisionStats, ObservationOutcome};
-use crate::policy::{LATENCY_BUCKETS, LatencySnapshot};
+use crate::policy::{Bounded, LATENCY_BUCKETS, LatencySnapshot};
 use crate::reload::Trigger;
 use crate::transport::TransportStats;
 
@@ -78,6 +78,19 @@ pub(super) fn render(sources: &Sources) -> String {
         ];
         for (kind, n) in kinds {
             out.sample("sipwarden_plugin_failures_total", &[("plugin", plugin.name()), ("kind", kind)], n);
+        }
+    }
+
+    out.family(
+        "sipwarden_plugin_capability_refusals_total",
+        "counter",
+        "Capability calls refused at the plugin's [limits]: audit records, log lines dropped, directory look-ups, credential calls.",
+    );
+    for (_, plugin) in &serving {
+        let refused = plugin.stats().refused;
+        for capability in Bounded::ALL {
+            let labels = [("plugin", plugin.name()), ("capability", capability.as_str())];
+            out.sample("sipwarden_plugin_capability_refusals_total", &labels, refused.of(capability));
         }
     }
 

@@ -229,18 +229,75 @@ pub const MAX_MEMORY_MIB: u32 = 256;
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Limits {
-    /// CPU time a single call may take before it is interrupted.
+    /// Wall-clock time a single call may take before it is interrupted.
     #[serde(default = "default_deadline")]
     pub deadline_ms: DeadlineMs,
     /// Linear memory an instance may grow to.
     #[serde(default = "default_memory")]
     pub memory_mib: MemoryMib,
+    /// The largest audit record one `audit.append` may write, as JSON bytes.
+    #[serde(default = "default_audit_record_bytes")]
+    pub audit_record_bytes: u32,
+    /// Audit records one call may write.
+    #[serde(default = "default_audit_records_per_call")]
+    pub audit_records_per_call: u32,
+    /// Audit bytes a second the plugin may write, across all its instances
+    /// (a burst of one second's worth is allowed).
+    #[serde(default = "default_audit_bytes_per_second")]
+    pub audit_bytes_per_second: u32,
+    /// The longest log line the plugin may write; the rest is cut.
+    #[serde(default = "default_log_line_bytes")]
+    pub log_line_bytes: u32,
+    /// Log lines a second the plugin may write, across all its instances;
+    /// the excess is dropped and counted.
+    #[serde(default = "default_log_lines_per_second")]
+    pub log_lines_per_second: u32,
+    /// Directory look-ups one call may make.
+    #[serde(default = "default_per_call")]
+    pub lookups_per_call: u32,
+    /// Credential verifications and challenges one call may make.
+    #[serde(default = "default_per_call")]
+    pub verifications_per_call: u32,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { deadline_ms: default_deadline(), memory_mib: default_memory() }
+        Limits {
+            deadline_ms: default_deadline(),
+            memory_mib: default_memory(),
+            audit_record_bytes: default_audit_record_bytes(),
+            audit_records_per_call: default_audit_records_per_call(),
+            audit_bytes_per_second: default_audit_bytes_per_second(),
+            log_line_bytes: default_log_line_bytes(),
+            log_lines_per_second: default_log_lines_per_second(),
+            lookups_per_call: default_per_call(),
+            verifications_per_call: default_per_call(),
+        }
     }
+}
+
+fn default_audit_record_bytes() -> u32 {
+    8 * 1024
+}
+
+fn default_audit_records_per_call() -> u32 {
+    4
+}
+
+fn default_audit_bytes_per_second() -> u32 {
+    1024 * 1024
+}
+
+fn default_log_line_bytes() -> u32 {
+    2048
+}
+
+fn default_log_lines_per_second() -> u32 {
+    100
+}
+
+fn default_per_call() -> u32 {
+    8
 }
 
 fn default_deadline() -> DeadlineMs {

@@ -7,6 +7,7 @@
 //! plugin may see and call), `sandbox` (what it may not touch).
 
 mod bindings;
+mod budget;
 mod chain;
 mod engine;
 mod latency;
@@ -16,6 +17,7 @@ mod sandbox;
 mod verdict;
 mod view;
 
+pub use budget::{Bounded, LOG_INTERVAL, Refusals};
 pub use chain::{Chain, Decision, Outcome, SharedChain, Step, StepResult};
 pub use engine::{Engine, EngineOptions, LoadError, POLICY_EXPORT, WORLD, WasmError, capability_of};
 pub(crate) use latency::Latency;

@@ -15,6 +15,7 @@ use wasmtime::component::{Component, Resource};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings;
+use super::budget::{Budget, CallUse, Refusals};
 use super::engine::{Engine, LoadError};
 use super::latency::{Latency, LatencySnapshot};
 use super::manifest::Manifest;
@@ -36,6 +37,8 @@ pub struct Plugin {
     pre: bindings::PluginPre<PluginState>,
     idle: Mutex<Vec<Instance>>,
     stats: Stats,
+    /// The capability bounds of `[limits]`, shared by every instance.
+    budget: Arc<Budget>,
     /// See [`Plugin::may_block`]; fixed at start: a reload swaps a store's
     /// contents, never its kind.
     may_block: bool,
@@ -150,6 +153,8 @@ pub struct PluginStats {
     /// The most recent failure of any kind, in words; `None` if the plugin
     /// has never failed since it was loaded.
     pub last_error: Option<String>,
+    /// Capability calls refused at the bounds of `[limits]`.
+    pub refused: Refusals,
 }
 
 impl Plugin {
@@ -168,9 +173,11 @@ impl Plugin {
         let pre = bindings::PluginPre::new(instance_pre).map_err(|e| LoadError::Contract(e.into()))?;
         let capabilities = engine.capabilities();
         let may_block = manifest.capabilities.iter().any(|&c| capabilities.may_block(c));
+        let name: Arc<str> = Arc::from(name);
         let plugin = Plugin {
             may_block,
-            name: Arc::from(name),
+            budget: Arc::new(Budget::new(name.clone(), &manifest.limits)),
+            name,
             config: manifest.config_json(),
             manifest,
             sha256,
@@ -242,6 +249,7 @@ impl Plugin {
             // The histograms keep the sums: one atomic less per call.
             nanos: s.decide_latency.sum_nanos().saturating_add(s.observe_latency.sum_nanos()),
             last_error: lock(&s.last_error).clone(),
+            refused: self.budget.refusals(),
         }
     }
 
@@ -357,8 +365,12 @@ impl Plugin {
 
     fn instantiate(&self) -> Result<Instance, StartError> {
         let shared = &self.engine.shared;
-        let state =
-            PluginState::new(self.name.clone(), shared.capabilities.clone(), self.manifest.limits.memory_mib.bytes());
+        let state = PluginState::new(
+            self.name.clone(),
+            shared.capabilities.clone(),
+            self.manifest.limits.memory_mib.bytes(),
+            self.budget.clone(),
+        );
         let mut store = Store::new(&shared.wasmtime, state);
         store.limiter(|state| &mut state.limits);
         store.epoch_deadline_callback(|store| {
@@ -382,7 +394,10 @@ impl Plugin {
     /// Arm the deadline of the next call: wall-clock time from now, looked
     /// at on the first epoch tick the call sees and every one after.
     fn arm(&self, store: &mut Store<PluginState>) {
-        store.data_mut().deadline = Instant::now() + self.deadline();
+        let state = store.data_mut();
+        state.deadline = Instant::now() + self.deadline();
+        // The per-call capability bounds start again with every call.
+        state.call = CallUse::default();
         store.set_epoch_deadline(1);
     }
 

@@ -14,6 +14,7 @@ use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{audit, credentials, directory, log, types};
+use super::budget::{Budget, CallUse};
 use crate::capability::{Capabilities, Verification};
 use crate::sip;
 use crate::transport::{Origin, Transport};
@@ -45,28 +46,35 @@ pub struct ResponseView {
     pub response: sip::Response,
 }
 
-/// Longest log line a plugin may write; the rest is cut so that a plugin
-/// cannot flood the host's log with one call.
-const MAX_LOG_LINE: usize = 2048;
-
 /// The state of one plugin instance's store.
 pub(crate) struct PluginState {
     pub(crate) plugin: Arc<str>,
     pub(crate) capabilities: Arc<Capabilities>,
     pub(crate) table: ResourceTable,
     pub(crate) limits: MemoryCap,
+    /// What the plugin may do through its capabilities, shared by its
+    /// instances, and what the running call has used of it.
+    pub(crate) budget: Arc<Budget>,
+    pub(crate) call: CallUse,
     /// When the running call (or the next one) must have returned.
     pub(crate) deadline: Instant,
     wasi: WasiCtx,
 }
 
 impl PluginState {
-    pub(crate) fn new(plugin: Arc<str>, capabilities: Arc<Capabilities>, memory_bytes: usize) -> Self {
+    pub(crate) fn new(
+        plugin: Arc<str>,
+        capabilities: Arc<Capabilities>,
+        memory_bytes: usize,
+        budget: Arc<Budget>,
+    ) -> Self {
         PluginState {
             plugin,
             capabilities,
             table: ResourceTable::new(),
             limits: MemoryCap::new(memory_bytes),
+            budget,
+            call: CallUse::default(),
             deadline: Instant::now(),
             wasi: super::sandbox::deny_all_wasi(),
         }
@@ -263,7 +271,8 @@ impl log::Host for PluginState {
     }
 
     fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
-        let message = truncate(&message, MAX_LOG_LINE);
+        // Cut to log-line-bytes; dropped (and counted) over log-lines-per-second.
+        let Some(message) = self.budget.log_line(&message) else { return Ok(()) };
         let plugin = &*self.plugin;
         match level {
             log::Level::Trace => tracing::trace!(target: "sipwarden::plugin", plugin, "{message}"),
@@ -274,17 +283,6 @@ impl log::Host for PluginState {
         }
         Ok(())
     }
-}
-
-fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 impl audit::Host for PluginState {
@@ -299,6 +297,18 @@ impl audit::Host for PluginState {
             };
             record.insert(field.key, value);
         }
+        // Its size as the trail will write it. The keys and texts alone are
+        // a lower bound (JSON only adds quotes and escapes), so an oversized
+        // record is refused without serializing megabytes.
+        let raw: usize = record.iter().map(|(key, value)| key.len() + value.as_str().map_or(0, str::len)).sum();
+        let bytes = if raw > self.budget.audit_record_bytes() {
+            raw
+        } else {
+            serde_json::to_vec(&record).map_or(usize::MAX, |json| json.len())
+        };
+        if let Err(refused) = self.budget.audit(&mut self.call, bytes) {
+            return Ok(Err(refused));
+        }
         Ok(self.capabilities.audit().append(&self.plugin, record).map_err(|e| e.to_string()))
     }
 }
@@ -306,6 +316,9 @@ impl audit::Host for PluginState {
 impl directory::Host for PluginState {
     fn lookup(&mut self, number: String) -> wasmtime::Result<Result<Vec<String>, directory::LookupError>> {
         use crate::capability::DirectoryError;
+        if let Err(refused) = self.budget.lookup(&mut self.call) {
+            return Ok(Err(directory::LookupError::Unavailable(refused)));
+        }
         Ok(self.capabilities.directory().lookup(&number).map_err(|e| match e {
             DirectoryError::InvalidNumber(e) => directory::LookupError::InvalidNumber(e.to_string()),
             DirectoryError::Unavailable(why) => directory::LookupError::Unavailable(why),
@@ -320,6 +333,9 @@ impl credentials::Host for PluginState {
         realm: String,
         proxy: bool,
     ) -> wasmtime::Result<credentials::Verification> {
+        if let Err(refused) = self.budget.verification(&mut self.call) {
+            return Ok(credentials::Verification::Rejected(refused));
+        }
         let view = request(&self.table, &req)?;
         let header = if proxy { "Proxy-Authorization" } else { "Authorization" };
         // A request may carry credentials for several realms (RFC 3261
@@ -339,6 +355,11 @@ impl credentials::Host for PluginState {
     }
 
     fn challenge(&mut self, realm: String, stale: bool) -> wasmtime::Result<Vec<String>> {
+        // The contract gives a challenge no error: past the bound the
+        // plugin gets none, and a policy that must challenge fails closed.
+        if self.budget.verification(&mut self.call).is_err() {
+            return Ok(Vec::new());
+        }
         Ok(self.capabilities.challenge(&realm, stale))
     }
 }

@@ -7,7 +7,7 @@
 //! is chosen by `mode` in its configuration.
 
 use serde::Deserialize;
-use sipwarden_sdk::{Header, Policy, Request, Verdict, audit, export_policy};
+use sipwarden_sdk::{Header, Policy, Request, Verdict, audit, export_policy, log};
 
 #[derive(Deserialize, Clone, Copy, PartialEq)]
 #[serde(rename_all = "kebab-case")]
@@ -28,6 +28,15 @@ enum Mode {
     Socket,
     /// Use the audit capability (load it without granting it to test refusal).
     Audit,
+    /// Append 1 MiB audit records, a hundred times, whatever the answers:
+    /// the adversary that once wrote 56 MB in one decision. Answers 403
+    /// with how many were accepted.
+    AuditFlood,
+    /// Append a hundred small records, whatever the answers; 403 with how
+    /// many were accepted.
+    AuditMany,
+    /// Write ten thousand log lines of 4 KiB.
+    LogFlood,
     /// Refuse every configuration.
     RefuseConfig,
     /// Say it cannot decide, as a policy whose capability is down does.
@@ -94,6 +103,18 @@ impl Policy for Hostile {
                 Ok(()) => Verdict::pass(),
                 Err(e) => Verdict::reject(500, e),
             },
+            Mode::AuditFlood | Mode::AuditMany => {
+                let text = if self.mode == Mode::AuditFlood { "x".repeat(1 << 20) } else { "x".to_string() };
+                let accepted = (0..100).filter(|_| audit::append(&[audit::text("flood", &text)]).is_ok()).count();
+                Verdict::reject(403, format!("{accepted} accepted"))
+            }
+            Mode::LogFlood => {
+                let line = "y".repeat(4 << 10);
+                for _ in 0..10_000 {
+                    log::warn(&line);
+                }
+                Verdict::pass()
+            }
             Mode::RefuseConfig => Verdict::pass(),
             Mode::Decline => Verdict::fail("directory unavailable"),
         }
