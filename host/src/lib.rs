@@ -21,6 +21,7 @@
 //! - [`config`]: the configuration file.
 
 #![deny(unsafe_code)]
+#![deny(missing_docs)]
 
 pub mod admin;
 pub mod capability;

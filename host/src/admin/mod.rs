@@ -48,8 +48,12 @@ struct Api {
 /// service when they run.
 #[derive(Clone)]
 pub struct Sources {
+    /// The plugins, their counters and `POST /reload`.
     pub reloader: Arc<Reloader>,
+    /// The SIP proxy, when it runs: transaction, transport and registrar
+    /// metrics.
     pub proxy: Option<Proxy>,
+    /// The decision service, when it runs: its metrics.
     pub decider: Option<Decider>,
 }
 
@@ -64,6 +68,8 @@ impl Admin {
         Ok(Admin { listener, api: Arc::new(Api { sources, token }) })
     }
 
+    /// The address the API listens on: the port the system chose when
+    /// `listen` asked for port 0.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
     }

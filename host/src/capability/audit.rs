@@ -27,7 +27,11 @@ pub enum Durability {
     /// `fsync`s them every `interval` (at least 10 ms), as do
     /// [`AuditSink::flush`] and dropping the sink. A crash or power cut loses
     /// at most the records appended during the last `interval`.
-    Batched { interval: Duration },
+    Batched {
+        /// How often records are written and synced; shorter than 10 ms
+        /// counts as 10 ms.
+        interval: Duration,
+    },
 }
 
 /// Size-based rotation: before a record would take the file past
@@ -36,6 +40,7 @@ pub enum Durability {
 /// `max_bytes` gets a file of its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rotation {
+    /// The size a file may reach, in bytes.
     pub max_bytes: u64,
 }
 

@@ -243,7 +243,12 @@ pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verification {
     /// The credentials are valid for this user in this realm.
-    Verified { username: String, realm: String },
+    Verified {
+        /// The username, as the UA sent it and the credential store holds it.
+        username: String,
+        /// The realm the credentials were checked in.
+        realm: String,
+    },
     /// The nonce was genuine but has expired (or cannot be tracked right
     /// now): challenge again with `stale=true` so the UA retries without
     /// asking its user for the password.
@@ -256,22 +261,42 @@ pub enum Verification {
 /// never contain credential material.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RejectReason {
+    /// Not Digest credentials, or without a directive `qop=auth` needs
+    /// (`username`, `realm`, `nonce`, `uri`, `response`, `nc`, `cnonce`).
     #[error("the Authorization header is not well-formed Digest credentials")]
     Malformed,
+    /// For another realm. A request may carry credentials for several
+    /// (RFC 3261 §22.3): the plugins' credential check skips these.
     #[error("the credentials are for a different realm")]
     WrongRealm,
+    /// The credential store has no HA1 for this username, realm and
+    /// algorithm.
     #[error("no credentials are configured for this user, realm and algorithm")]
     UnknownUser,
+    /// An algorithm other than MD5 and SHA-256 (`-sess` variants included),
+    /// or one this authority does not offer
+    /// ([`DigestAuthority::with_algorithms`]).
     #[error("the digest algorithm is not supported (only MD5 and SHA-256 are)")]
     UnsupportedAlgorithm,
+    /// No `qop=auth`: `auth-int`, and RFC 2069 credentials without `qop`,
+    /// are refused.
     #[error("the credentials do not use qop=auth, which this host requires")]
     UnsupportedQop,
+    /// The `response` is not the one the stored HA1 gives: most often a
+    /// wrong password.
     #[error("the digest response is wrong (wrong password?)")]
     BadResponse,
+    /// The nonce count is not above the highest accepted for this nonce:
+    /// a request replayed, or overtaken by a later one.
     #[error("the nonce count was already used (replayed request?)")]
     Replay,
+    /// The nonce fails its HMAC: not issued by this host for this realm, or
+    /// issued under another secret (see [`DigestAuthority::random`]).
     #[error("the nonce was not issued by this host (or its secret has changed)")]
     NonceForged,
+    /// The `uri` directive does not name the Request-URI (RFC 7616
+    /// §3.4.6). [`Capabilities::verify_digest`](super::Capabilities::verify_digest)
+    /// checks it unless told not to; [`DigestAuthority::verify`] does not.
     #[error("the digest uri is not the Request-URI (credentials captured for another request?)")]
     UriMismatch,
 }

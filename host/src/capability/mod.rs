@@ -42,7 +42,9 @@ pub enum CapabilityError {
     Io {
         /// What was being attempted, e.g. "read" or "rotate".
         action: &'static str,
+        /// The file.
         path: PathBuf,
+        /// What the operating system answered.
         #[source]
         source: io::Error,
     },
@@ -53,11 +55,13 @@ pub enum CapabilityError {
     /// straight to the offending entry.
     #[error("{}: {message}", config_location(path, *line, field.as_deref()))]
     Config {
+        /// The file.
         path: PathBuf,
         /// 1-based line number, when the position is known.
         line: Option<usize>,
         /// The offending field or key, when one can be named.
         field: Option<String>,
+        /// What is wrong, for the operator.
         message: String,
     },
 
@@ -66,11 +70,19 @@ pub enum CapabilityError {
         "audit record refused: field {field:?} is named like a secret; \
          credentials must never reach the audit log"
     )]
-    SecretField { field: String },
+    SecretField {
+        /// The field's name as the plugin wrote it, at whatever depth of the
+        /// record.
+        field: String,
+    },
 
     /// An audit record used a field name the sink writes itself.
     #[error("audit record refused: field {field:?} is reserved for the audit sink")]
-    ReservedField { field: String },
+    ReservedField {
+        /// `time`, which the sink writes, or `plugin`, which the
+        /// [`AuditTrail`] stamps.
+        field: String,
+    },
 
     /// The host was not configured with this capability.
     #[error("no {0} is configured on this host")]
@@ -80,7 +92,9 @@ pub enum CapabilityError {
     /// be started.
     #[error("cannot start {what}: {source}")]
     Start {
+        /// The worker, e.g. "the ENUM resolver".
         what: &'static str,
+        /// Why the thread, its runtime or the resolver could not start.
         #[source]
         source: io::Error,
     },

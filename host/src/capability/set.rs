@@ -118,6 +118,10 @@ impl Capabilities {
         }
     }
 
+    /// Capabilities from these backends, with the digest `uri` check on
+    /// ([`Capabilities::with_digest_uri_check`]).
+    /// [`Capabilities::no_audit`] and [`Capabilities::no_directory`] stand in
+    /// for a backend the host is not configured with.
     pub fn new(
         audit: Arc<dyn AuditTrail>,
         directory: Arc<dyn Directory>,
@@ -155,10 +159,12 @@ impl Capabilities {
         Arc::new(NotConfigured("directory"))
     }
 
+    /// Where plugins' audit records go.
     pub fn audit(&self) -> &dyn AuditTrail {
         &*self.audit
     }
 
+    /// The number directory plugins look E.164 numbers up in.
     pub fn directory(&self) -> &dyn Directory {
         &*self.directory
     }

@@ -14,7 +14,13 @@ use crate::sip;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "verdict", rename_all = "kebab-case")]
 pub enum Verdict {
-    Continue { edits: Vec<Edit> },
+    /// Pass the request on, to the next plugin and after the last one to
+    /// routing.
+    Continue {
+        /// Applied to the request in order, before the next plugin sees it.
+        edits: Vec<Edit>,
+    },
+    /// Answer the request; no later plugin runs.
     Respond(Reply),
 }
 
@@ -36,37 +42,76 @@ impl From<MalformedVerdict> for Refusal {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "edit", rename_all = "kebab-case")]
 pub enum Edit {
-    SetRequestUri { uri: String },
-    AddHeader { name: String, value: String },
-    SetHeader { name: String, value: String },
-    RemoveHeader { name: String },
+    /// Replace the Request-URI (retargeting, RFC 3261 §16.5).
+    SetRequestUri {
+        /// A URI [`sip::is_valid_request_uri`] accepts.
+        uri: String,
+    },
+    /// Append a field after all the others.
+    AddHeader {
+        /// The canonical name ([`sip::canonical_name`]), never one the proxy
+        /// owns.
+        name: String,
+        /// One line, with no control character but tab.
+        value: String,
+    },
+    /// Replace every field of that name by one, where the first stood;
+    /// append it when there was none.
+    SetHeader {
+        /// The canonical name, never one the proxy owns.
+        name: String,
+        /// One line, with no control character but tab.
+        value: String,
+    },
+    /// Remove every field of that name.
+    RemoveHeader {
+        /// The canonical name, never one the proxy owns.
+        name: String,
+    },
 }
 
 /// A checked response to send instead of forwarding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Reply {
+    /// From 200 to 699: a provisional response cannot end a request.
     pub status: u16,
+    /// The reason phrase, e.g. `Use TLS`, with no control character.
     pub reason: String,
+    /// Headers sent after those copied from the request, e.g. a
+    /// `WWW-Authenticate` challenge; none the proxy owns.
     pub headers: Vec<sip::Header>,
 }
 
 /// Why a verdict was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MalformedVerdict {
+    /// More than 64 edits or reply headers (how many).
     #[error("verdict has {0} headers and edits; at most {MAX_ITEMS} are allowed")]
     TooManyItems(usize),
+    /// More than 16 KiB of text in the edits, the reply or the reason a
+    /// plugin gives for not deciding (how many bytes).
     #[error("verdict is {0} bytes; at most {MAX_BYTES} are allowed")]
     TooLarge(usize),
+    /// A reply status outside 200–699.
     #[error("status {0} cannot answer a request (200-699 only)")]
     BadStatus(u16),
+    /// A reply's reason phrase holds a control character.
     #[error("reason phrase contains a control character")]
     BadReason,
+    /// A header name that is not an RFC 3261 token (the name as sent).
     #[error("header name `{0}` is not a token")]
     BadHeaderName(String),
+    /// A header value holds a control character other than tab (the
+    /// header's name): a line break would smuggle headers into the message.
     #[error("value of header `{0}` contains a line break or control character")]
     BadHeaderValue(String),
+    /// An edit or reply header names Via, Call-ID, CSeq, Content-Length,
+    /// Max-Forwards, From or To (in canonical form), which the proxy core
+    /// keeps consistent.
     #[error("header `{0}` belongs to the proxy and cannot be set by a policy")]
     ReservedHeader(String),
+    /// A retarget to a URI [`sip::is_valid_request_uri`] refuses (the URI as
+    /// sent).
     #[error("Request-URI `{0}` is not a valid SIP or tel URI")]
     BadRequestUri(String),
 }

@@ -114,9 +114,11 @@ pub struct Binding {
     pub q: Option<f32>,
     /// When the binding lapses unless the device refreshes it.
     pub expires_at: Instant,
-    /// The Call-ID and CSeq of the REGISTER that made or last refreshed the
-    /// binding, which order later requests (RFC 3261 §10.3 step 7).
+    /// The Call-ID of the REGISTER that made or last refreshed the binding:
+    /// with `cseq`, what orders later requests (RFC 3261 §10.3 step 7).
     pub call_id: String,
+    /// The CSeq number of that REGISTER. Another with the same Call-ID and
+    /// a CSeq not above it is out of order: it gets a 500 and changes nothing.
     pub cseq: u32,
     /// The hop the REGISTER came from.
     pub source: Origin,
@@ -132,6 +134,7 @@ pub struct Binding {
 pub struct RegistrarStats {
     /// Addresses-of-record with at least one binding.
     pub aors: usize,
+    /// Bindings, over all addresses-of-record.
     pub bindings: usize,
 }
 

@@ -17,16 +17,28 @@ pub enum ParseError {
     Empty,
     /// The message, or what the stream declared of it, exceeds the caller's limit.
     #[error("the message exceeds the size limit of {limit} bytes")]
-    TooLarge { limit: usize },
+    TooLarge {
+        /// The caller's limit, in bytes.
+        limit: usize,
+    },
     /// No empty line ends the header section.
     #[error("the header section does not end with an empty line")]
     Unterminated,
     /// A line of the start line or header section is not UTF-8 (the body may be anything).
     #[error("line {line} is not valid UTF-8")]
-    NotUtf8 { line: usize },
+    NotUtf8 {
+        /// The line number, from 1 for the start line (line breaks before
+        /// the message are not counted).
+        line: usize,
+    },
     /// A line of the header section cannot be read as `name: value`.
     #[error("line {line} is malformed: {reason}")]
-    BadLine { line: usize, reason: &'static str },
+    BadLine {
+        /// The line number, counted as for [`ParseError::NotUtf8`].
+        line: usize,
+        /// What is wrong with the line, e.g. `no colon after the header name`.
+        reason: &'static str,
+    },
     /// The request line or status line does not follow the SIP grammar.
     #[error("malformed start line: {0}")]
     BadStartLine(String),
@@ -45,10 +57,20 @@ pub enum ParseError {
     /// A header the parser checks (Via, From, To, Call-ID, CSeq, Max-Forwards,
     /// Content-Length) has a malformed value.
     #[error("malformed {name} header: {reason}")]
-    BadHeader { name: &'static str, reason: String },
+    BadHeader {
+        /// The header's canonical name, e.g. `CSeq`.
+        name: &'static str,
+        /// What is wrong with its value.
+        reason: String,
+    },
     /// Content-Length declares more body than arrived in the datagram.
     #[error("Content-Length is {declared} but only {available} bytes of body arrived")]
-    Truncated { declared: usize, available: usize },
+    Truncated {
+        /// The body length Content-Length declares, in bytes.
+        declared: usize,
+        /// The bytes of body the datagram holds.
+        available: usize,
+    },
 }
 
 impl ParseError {

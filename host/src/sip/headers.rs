@@ -175,6 +175,8 @@ impl Header {
         &self.name
     }
 
+    /// The value, on one line (a folded value is unfolded, RFC 3261
+    /// §7.3.1). A list such as `a, b` is one value.
     pub fn value(&self) -> &str {
         &self.value
     }
@@ -197,6 +199,7 @@ pub struct Headers {
 }
 
 impl Headers {
+    /// An empty list.
     pub fn new() -> Self {
         Self::default()
     }
@@ -215,6 +218,7 @@ impl Headers {
         self.fields.iter().filter(move |field| field.name.eq_ignore_ascii_case(name)).map(|field| field.value.as_str())
     }
 
+    /// Every field, in order.
     pub fn iter(&self) -> std::slice::Iter<'_, Header> {
         self.fields.iter()
     }
@@ -224,6 +228,7 @@ impl Headers {
         self.fields.len()
     }
 
+    /// Whether there is no field at all.
     pub fn is_empty(&self) -> bool {
         self.fields.is_empty()
     }

@@ -13,18 +13,24 @@ use super::syntax::{address_params, check_uri, checked_address_params, find_para
 /// A SIP message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
+    /// A request (RFC 3261 §7.1).
     Request(Request),
+    /// A response (RFC 3261 §7.2), which goes back along the request's Vias.
     Response(Response),
 }
 
 /// A SIP request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
+    /// The method of the request line.
     pub method: Method,
     /// The Request-URI. [`super::parse()`] and [`Request::set_uri`] check it;
     /// assign it directly only from trusted text.
     pub uri: String,
+    /// The header fields, in order.
     pub headers: Headers,
+    /// The body, e.g. an SDP offer. [`Request::to_bytes`] writes its length
+    /// as Content-Length, whatever the headers say.
     pub body: Vec<u8>,
 }
 
@@ -35,11 +41,15 @@ pub struct Response {
     pub status: u16,
     /// May be empty.
     pub reason: String,
+    /// The header fields, in order.
     pub headers: Headers,
+    /// The body. [`Response::to_bytes`] writes its length as
+    /// Content-Length, whatever the headers say.
     pub body: Vec<u8>,
 }
 
 impl Message {
+    /// The header fields, whichever kind of message this is.
     pub fn headers(&self) -> &Headers {
         match self {
             Self::Request(request) => &request.headers,
@@ -47,6 +57,7 @@ impl Message {
         }
     }
 
+    /// The header fields, to edit.
     pub fn headers_mut(&mut self) -> &mut Headers {
         match self {
             Self::Request(request) => &mut request.headers,
@@ -54,6 +65,7 @@ impl Message {
         }
     }
 
+    /// The body.
     pub fn body(&self) -> &[u8] {
         match self {
             Self::Request(request) => &request.body,
@@ -75,6 +87,8 @@ impl Message {
 /// message from [`super::parse()`] never is.
 macro_rules! dialog_accessors {
     () => {
+        /// The Call-ID: with the From and To tags, what identifies a dialog
+        /// (RFC 3261 §12).
         pub fn call_id(&self) -> Option<&str> {
             self.headers.get("Call-ID")
         }
@@ -96,10 +110,14 @@ macro_rules! dialog_accessors {
             find_param(first_via(self.headers.get("Via")?)?.params, "branch")
         }
 
+        /// The `tag` parameter of From: the requesting UA's half of the
+        /// dialog id (RFC 3261 §19.3).
         pub fn from_tag(&self) -> Option<&str> {
             find_param(checked_address_params(self.headers.get("From")?)?, "tag")
         }
 
+        /// The `tag` parameter of To: the answering UA's half, absent from a
+        /// request outside a dialog.
         pub fn to_tag(&self) -> Option<&str> {
             find_param(checked_address_params(self.headers.get("To")?)?, "tag")
         }
@@ -116,6 +134,8 @@ impl Request {
         Ok(())
     }
 
+    /// How many more hops the request may take (RFC 3261 §8.1.1.6): the
+    /// proxy answers 483 at 0.
     pub fn max_forwards(&self) -> Option<u32> {
         parse_max_forwards(self.headers.get("Max-Forwards")?).ok()
     }
