@@ -257,18 +257,6 @@ fn traps_do_not_leak_into_concurrent_requests() {
 
 // ----- capabilities bounded as tightly as verdicts -----------------------------
 
-/// An engine whose audit trail is kept in `recorder`.
-fn recording_engine(recorder: &Arc<sipwarden::capability::AuditRecorder>) -> Engine {
-    use sipwarden::capability::{CredentialStore, DigestAuthority};
-    let capabilities = Capabilities::new(
-        recorder.clone(),
-        Capabilities::no_directory(),
-        CredentialStore::default(),
-        DigestAuthority::random().unwrap(),
-    );
-    Engine::new(&EngineOptions { pool_slots: Some(64), ..EngineOptions::default() }, capabilities).unwrap()
-}
-
 /// The reason phrase of the hostile plugin's answer to a triggered request.
 fn answer(chain: &Chain) -> String {
     match chain.decide(common::request("X-Hostile: yes\r\n"), common::origin()).decision {
@@ -284,7 +272,7 @@ fn answer(chain: &Chain) -> String {
 #[test]
 fn an_audit_flood_writes_nothing_past_the_record_bound() {
     let recorder = Arc::new(sipwarden::capability::AuditRecorder::default());
-    let engine = recording_engine(&recorder);
+    let engine = common::engine_recording_audit(&recorder);
     // A long deadline: the bound, not the deadline, must be what stops it
     // (and copying 100 MB into the host takes a while in a debug build).
     let chain = hostile(&engine, "audit-flood", "[limits]\ndeadline-ms = 10000").unwrap();
@@ -299,7 +287,7 @@ fn an_audit_flood_writes_nothing_past_the_record_bound() {
 #[test]
 fn audit_records_are_bounded_per_call_and_per_second() {
     let recorder = Arc::new(sipwarden::capability::AuditRecorder::default());
-    let engine = recording_engine(&recorder);
+    let engine = common::engine_recording_audit(&recorder);
     let chain = hostile(&engine, "audit-many", "[limits]\naudit-records-per-call = 3").unwrap();
     assert_eq!(answer(&chain), "3 accepted");
     assert_eq!(recorder.records().len(), 3);
@@ -310,7 +298,7 @@ fn audit_records_are_bounded_per_call_and_per_second() {
     // record's worth takes 100 ms to come back).
     let limits = "[limits]\naudit-records-per-call = 100\naudit-bytes-per-second = 130";
     let recorder = Arc::new(sipwarden::capability::AuditRecorder::default());
-    let chain = hostile(&recording_engine(&recorder), "audit-many", limits).unwrap();
+    let chain = hostile(&common::engine_recording_audit(&recorder), "audit-many", limits).unwrap();
     assert_eq!([answer(&chain), answer(&chain)], ["10 accepted", "0 accepted"]);
     assert_eq!(recorder.records().len(), 10);
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::json;
-use sipwarden::capability::{AuditRecorder, Capabilities, CredentialStore, DigestAuthority};
+use sipwarden::capability::{AuditRecorder, Capabilities};
 use sipwarden::policy::{Chain, Decision, Engine, EngineOptions, Manifest, StepResult};
 use sipwarden::sip;
 use sipwarden::transport::{Origin, TlsPeer, Transport};
@@ -15,17 +15,6 @@ use sipwarden::transport::{Origin, TlsPeer, Transport};
 fn bundle_manifest(name: &str) -> Manifest {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/bundle").join(format!("{name}.toml"));
     Manifest::load(&path).unwrap()
-}
-
-/// An engine whose audit trail is kept in `recorder`.
-fn engine_with(recorder: &Arc<AuditRecorder>) -> Engine {
-    let capabilities = Capabilities::new(
-        recorder.clone(),
-        Capabilities::no_directory(),
-        CredentialStore::default(),
-        DigestAuthority::random().unwrap(),
-    );
-    Engine::new(&EngineOptions { pool_slots: Some(64), ..EngineOptions::default() }, capabilities).unwrap()
 }
 
 /// The audit plugin with the bundled manifest.
@@ -71,7 +60,7 @@ const DIGEST: &str = "Authorization: Digest username=\"alice\", realm=\"example.
 #[test]
 fn registration_accepted_is_recorded_once_with_every_field() {
     let recorder = Arc::new(AuditRecorder::default());
-    let engine = engine_with(&recorder);
+    let engine = common::engine_recording_audit(&recorder);
     let chain = audit_chain(&engine);
     let decision = attempt(&chain, register(""), common::origin(), 200, "OK");
     assert_eq!(decision, Decision::Forward);
@@ -102,7 +91,7 @@ fn registration_accepted_is_recorded_once_with_every_field() {
 #[test]
 fn challenged_registration_is_recorded_unauthenticated() {
     let recorder = Arc::new(AuditRecorder::default());
-    let engine = engine_with(&recorder);
+    let engine = common::engine_recording_audit(&recorder);
     let chain = audit_chain(&engine);
     attempt(&chain, register(""), common::origin(), 401, "Unauthorized");
 
@@ -117,7 +106,7 @@ fn challenged_registration_is_recorded_unauthenticated() {
 #[test]
 fn digest_registration_records_the_username_and_no_credential_material() {
     let recorder = Arc::new(AuditRecorder::default());
-    let engine = engine_with(&recorder);
+    let engine = common::engine_recording_audit(&recorder);
     let chain = audit_chain(&engine);
     let origin = Origin {
         transport: Transport::Tls,
@@ -146,7 +135,7 @@ fn digest_registration_records_the_username_and_no_credential_material() {
 #[test]
 fn digest_credentials_refused_are_not_digest_authenticated() {
     let recorder = Arc::new(AuditRecorder::default());
-    let engine = engine_with(&recorder);
+    let engine = common::engine_recording_audit(&recorder);
     let chain = audit_chain(&engine);
     attempt(&chain, register(DIGEST), common::origin(), 403, "Forbidden");
 
@@ -158,7 +147,7 @@ fn digest_credentials_refused_are_not_digest_authenticated() {
 #[test]
 fn asserted_identity_left_by_the_chain_is_recorded() {
     let recorder = Arc::new(AuditRecorder::default());
-    let engine = engine_with(&recorder);
+    let engine = common::engine_recording_audit(&recorder);
     let chain = audit_chain(&engine);
     attempt(
         &chain,
@@ -176,7 +165,7 @@ fn asserted_identity_left_by_the_chain_is_recorded() {
 #[test]
 fn remove_all_and_uri_passwords() {
     let recorder = Arc::new(AuditRecorder::default());
-    let engine = engine_with(&recorder);
+    let engine = common::engine_recording_audit(&recorder);
     let chain = audit_chain(&engine);
     let text = "REGISTER sip:example.com SIP/2.0\r\n\
          Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKreg2\r\n\
@@ -200,7 +189,7 @@ fn remove_all_and_uri_passwords() {
 #[test]
 fn other_methods_are_not_recorded_unless_configured() {
     let recorder = Arc::new(AuditRecorder::default());
-    let engine = engine_with(&recorder);
+    let engine = common::engine_recording_audit(&recorder);
     // Manifest sees MESSAGE, but the configuration records REGISTER only.
     let manifest = Manifest::parse(
         "methods = [\"REGISTER\", \"MESSAGE\"]\nresponses = true\ncapabilities = [\"log\", \"audit\"]\n",
@@ -229,7 +218,7 @@ fn other_methods_are_not_recorded_unless_configured() {
 
 #[test]
 fn bad_configuration_is_refused() {
-    let engine = engine_with(&Arc::new(AuditRecorder::default()));
+    let engine = common::engine_recording_audit(&Arc::new(AuditRecorder::default()));
     for (config, expected) in [
         ("methods = []", "methods is empty"),
         ("methods = [\"REG ISTER\"]", "`REG ISTER` is not a SIP method name"),
@@ -265,7 +254,7 @@ fn a_failing_audit_trail_does_not_stop_the_request() {
 #[test]
 fn an_attempt_refused_later_in_the_chain_is_recorded() {
     let recorder = Arc::new(AuditRecorder::default());
-    let engine = engine_with(&recorder);
+    let engine = common::engine_recording_audit(&recorder);
     let audit = engine.load_file_with(&common::wasm("audit"), bundle_manifest("audit")).unwrap();
     let transport =
         engine.load_file_with(&common::wasm("secure-transport"), bundle_manifest("secure-transport")).unwrap();

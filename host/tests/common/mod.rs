@@ -4,7 +4,10 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
+use sipwarden::capability::{AuditRecorder, Capabilities, CredentialStore, DigestAuthority};
+use sipwarden::policy::{Engine, EngineOptions};
 use sipwarden::sip;
 use sipwarden::transport::{Origin, Transport};
 
@@ -57,4 +60,16 @@ pub fn request(extra: &str) -> sip::Request {
 
 pub fn origin() -> Origin {
     Origin { transport: Transport::Udp, source: "192.0.2.10:5060".parse().unwrap(), tls_peer: None }
+}
+
+/// An engine whose audit trail is kept in `recorder`, with no directory and
+/// no credentials.
+pub fn engine_recording_audit(recorder: &Arc<AuditRecorder>) -> Engine {
+    let capabilities = Capabilities::new(
+        recorder.clone(),
+        Capabilities::no_directory(),
+        CredentialStore::default(),
+        DigestAuthority::random().unwrap(),
+    );
+    Engine::new(&EngineOptions { pool_slots: Some(64), ..EngineOptions::default() }, capabilities).unwrap()
 }
