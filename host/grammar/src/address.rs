@@ -65,26 +65,42 @@ impl std::error::Error for AddressError {
     }
 }
 
+/// Where a scan of a header value stands with respect to quoted strings
+/// (RFC 3261 §25.1 `quoted-string`, with its `\\` escapes): the one reading
+/// of "inside quotes" that finding a `<` and splitting a list share.
+#[derive(Default)]
+struct Quoting {
+    quoted: bool,
+    escaped: bool,
+}
+
+impl Quoting {
+    /// Feed the next character; whether it stands outside every quoted
+    /// string (the quotes themselves are inside). `quotes_open` says
+    /// whether a `"` here would open one (inside `<…>` it does not).
+    fn outside(&mut self, c: char, quotes_open: bool) -> bool {
+        if self.escaped {
+            self.escaped = false;
+        } else if self.quoted {
+            match c {
+                '\\' => self.escaped = true,
+                '"' => self.quoted = false,
+                _ => {}
+            }
+        } else if c == '"' && quotes_open {
+            self.quoted = true;
+        } else {
+            return true;
+        }
+        false
+    }
+}
+
 /// The byte index of the first `target` outside a quoted string (a quoted
 /// display name or parameter value, where `<`, `,` and `;` are text).
 pub(crate) fn find_unquoted(text: &str, target: char) -> Option<usize> {
-    let (mut quoted, mut escaped) = (false, false);
-    for (index, c) in text.char_indices() {
-        if escaped {
-            escaped = false;
-        } else if quoted {
-            match c {
-                '\\' => escaped = true,
-                '"' => quoted = false,
-                _ => {}
-            }
-        } else if c == '"' {
-            quoted = true;
-        } else if c == target {
-            return Some(index);
-        }
-    }
-    None
+    let mut quoting = Quoting::default();
+    text.char_indices().find(|&(_, c)| quoting.outside(c, true) && c == target).map(|(index, _)| index)
 }
 
 /// One address of a header value: `( name-addr / addr-spec ) *( SEMI
@@ -232,30 +248,22 @@ impl std::error::Error for ListError {}
 /// each holds is not checked here.
 pub fn split_list(value: &str) -> Result<Vec<&str>, ListError> {
     let mut elements = Vec::new();
-    let (mut quoted, mut escaped, mut bracketed, mut start) = (false, false, false, 0);
+    let (mut quoting, mut bracketed, mut start) = (Quoting::default(), false, 0);
     for (index, c) in value.char_indices() {
-        if escaped {
-            escaped = false;
-        } else if quoted {
-            match c {
-                '\\' => escaped = true,
-                '"' => quoted = false,
-                _ => {}
+        if !quoting.outside(c, !bracketed) {
+            continue;
+        }
+        match c {
+            '<' => bracketed = true,
+            '>' => bracketed = false,
+            ',' if !bracketed => {
+                elements.push(trim_ws(value.get(start..index).unwrap_or_default()));
+                start = index + 1;
             }
-        } else {
-            match c {
-                '"' if !bracketed => quoted = true,
-                '<' => bracketed = true,
-                '>' => bracketed = false,
-                ',' if !bracketed => {
-                    elements.push(trim_ws(value.get(start..index).unwrap_or_default()));
-                    start = index + 1;
-                }
-                _ => {}
-            }
+            _ => {}
         }
     }
-    if quoted || bracketed {
+    if quoting.quoted || bracketed {
         return Err(ListError::Unterminated);
     }
     elements.push(trim_ws(value.get(start..).unwrap_or_default()));
