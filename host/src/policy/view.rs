@@ -271,7 +271,12 @@ impl log::Host for PluginState {
     }
 
     fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
-        // Cut to log-line-bytes; dropped (and counted) over log-lines-per-second.
+        // A line the operator's filter hides costs nothing of the budget;
+        // one it shows is cut to log-line-bytes, and dropped (and counted)
+        // over log-lines-per-second.
+        if !log::Host::enabled(self, level)? {
+            return Ok(());
+        }
         let Some(message) = self.budget.log_line(&message) else { return Ok(()) };
         let plugin = &*self.plugin;
         match level {
