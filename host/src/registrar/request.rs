@@ -95,8 +95,8 @@ pub(super) fn read(request: &Request, config: &RegistrarConfig) -> Result<Regist
         return Err(Rejection::BadExtension { unsupported });
     }
     let aor = address_of_record(request, config)?;
-    let call_id = request.call_id().ok_or(malformed("Call-ID", "missing"))?.to_owned();
-    let (cseq, _) = request.cseq().ok_or(malformed("CSeq", "missing or malformed"))?;
+    let call_id = request.call_id().ok_or_else(|| malformed("Call-ID", "missing"))?.to_owned();
+    let (cseq, _) = request.cseq().ok_or_else(|| malformed("CSeq", "missing or malformed"))?;
     let path = read_path(request)?;
 
     let mut contacts = Vec::new();
@@ -133,7 +133,7 @@ pub(super) fn read(request: &Request, config: &RegistrarConfig) -> Result<Regist
 
 /// The address-of-record in To, if it belongs to a domain served here (§10.3 step 5).
 fn address_of_record(request: &Request, config: &RegistrarConfig) -> Result<String, Rejection> {
-    let to = request.headers.get("To").ok_or(malformed("To", "missing"))?;
+    let to = request.headers.get("To").ok_or_else(|| malformed("To", "missing"))?;
     let uri = Address::split(to).map_err(|reason| malformed("To", reason))?.uri();
     match Uri::parse(uri) {
         Err(_) => Err(malformed("To", "invalid URI")),
