@@ -58,70 +58,6 @@ impl<'a> Scanner<'a> {
         self.rest = rest;
         taken
     }
-
-    /// `quoted-string`, opening quote included; returns it with its quotes.
-    fn quoted_string(&mut self) -> Result<&'a str, String> {
-        let text = self.rest;
-        let mut chars = text.char_indices();
-        if chars.next().map(|(_, c)| c) != Some('"') {
-            return Err("expected a quoted string".into());
-        }
-        while let Some((at, c)) = chars.next() {
-            match c {
-                '"' => {
-                    let (quoted, rest) = text.split_at(at + 1);
-                    self.rest = rest;
-                    return Ok(quoted);
-                }
-                // quoted-pair: any ASCII but CR and LF.
-                '\\' => match chars.next() {
-                    Some((_, escaped)) if escaped.is_ascii() && escaped != '\r' && escaped != '\n' => {}
-                    _ => return Err("bad escape in a quoted string".into()),
-                },
-                c if c.is_control() && c != '\t' => {
-                    return Err("control character in a quoted string".into());
-                }
-                _ => {}
-            }
-        }
-        Err("unterminated quoted string".into())
-    }
-
-    /// `*( SEMI generic-param )`, up to the end or, in a list, a comma.
-    fn params(&mut self, mut each: impl FnMut(&'a str, Option<&'a str>)) -> Result<(), String> {
-        loop {
-            self.skip_ws();
-            match self.peek() {
-                None | Some(',') => return Ok(()),
-                Some(';') => self.eat(';'),
-                Some(c) => {
-                    return Err(format!("unexpected {} where a parameter should start", excerpt(&c.to_string())));
-                }
-            };
-            self.skip_ws();
-            let name = self.take_while(is_token_char);
-            if name.is_empty() {
-                return Err("empty parameter".into());
-            }
-            self.skip_ws();
-            let value = if self.eat('=') {
-                self.skip_ws();
-                let value = if self.peek() == Some('"') {
-                    self.quoted_string()?
-                } else {
-                    // gen-value: token / host, so IPv6 addresses too.
-                    self.take_while(|c| is_token_char(c) || "[]:".contains(c))
-                };
-                if value.is_empty() {
-                    return Err(format!("parameter {} has an empty value", excerpt(name)));
-                }
-                Some(value)
-            } else {
-                None
-            };
-            each(name, value);
-        }
-    }
 }
 
 /// The value of the parameter `name` (case-insensitive) in a parameter list
@@ -199,8 +135,9 @@ fn via_parm<'a>(scanner: &mut Scanner<'a>) -> Result<ViaParm<'a>, String> {
         None => host.to_owned(),
     };
     HostPort::parse(&hostport).map_err(|e| e.to_string())?;
+    // The parameters, read as every header parameter list is.
     let params_start = scanner.rest;
-    scanner.params(|_, _| {})?;
+    scanner.rest = Params::parse(scanner.rest).map_err(|e| e.to_string())?.1;
     let consumed = |from: &'a str| {
         from.get(..from.len().saturating_sub(scanner.rest.len())).unwrap_or_default().trim_end_matches(is_ws)
     };
