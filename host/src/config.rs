@@ -169,13 +169,10 @@ impl TryFrom<String> for AdvertisedHost {
         let refused = || {
             format!("`{}` is not a host (a name, an IPv4 address or [an IPv6 address], no port)", host.escape_debug())
         };
-        let text = format!("sip:{host}");
-        let uri = crate::sip::SipUri::parse(&text).map_err(|_| refused())?;
-        let only_a_host = uri.user().is_none() && uri.port().is_none() && uri.params().next().is_none();
-        if !only_a_host || !uri.host().eq_ignore_ascii_case(&host) {
-            return Err(refused());
+        match sipwarden_grammar::HostPort::parse(&host) {
+            Ok(hostport) if hostport.port().is_none() => Ok(AdvertisedHost(host)),
+            _ => Err(refused()),
         }
-        Ok(AdvertisedHost(host))
     }
 }
 
