@@ -44,7 +44,7 @@ pub use excerpt::excerpt;
 pub use params::{ParamError, Params};
 pub use tel::{TelError, TelUri};
 pub use token::{QuotedError, is_token, is_token_char, quote, quoted_string, unquote};
-pub use uri::{HostPort, SipUri, Uri, UriError, UriPart, aor_of, canonical_host, check_uri, unescape};
+pub use uri::{HostPort, SipUri, Uri, UriError, UriPart, aor_of, canonical_host, check_uri, target_uri, unescape};
 
 /// The URIs and errors cross threads in the host (a routing decision on a
 /// blocking thread, an upstream URI in shared configuration).

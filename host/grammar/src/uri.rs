@@ -673,20 +673,28 @@ impl<'a> Uri<'a> {
     }
 }
 
+/// The URI of a Request-URI or of a name-addr (`"Bob" <sip:bob@example.com>;tag=1`),
+/// as text. Text without `<` is read as a bare URI, whose `;` parameters are
+/// the URI's own (a user part such as `alice;day=tuesday`); read an
+/// addr-spec header value with [`crate::Address`] instead. `None` for a
+/// name-addr that does not read as one; the URI itself is not checked here.
+pub fn target_uri(uri_or_name_addr: &str) -> Option<&str> {
+    let text = crate::token::trim_ws(uri_or_name_addr);
+    if crate::address::find_unquoted(text, '<').is_some() {
+        crate::Address::parse(text).ok().map(|address| address.uri())
+    } else {
+        Some(text)
+    }
+}
+
 /// The canonical address-of-record ([`SipUri::aor`]) of a Request-URI or of
-/// a name-addr (`"Bob" <sip:bob@example.com>;tag=1`). Text without `<` is
-/// read as a bare URI, whose `;` parameters are the URI's own (a user part
-/// such as `alice;day=tuesday`); read an addr-spec header value with
-/// [`crate::Address`] first.
+/// a name-addr, read as [`target_uri`] reads it.
 ///
 /// `None` for text that is not a valid URI or name-addr, and for schemes
 /// other than `sip` and `sips`: a `tel:` URI names a number, not something
 /// one registers.
 pub fn aor_of(uri_or_name_addr: &str) -> Option<String> {
-    let text = crate::token::trim_ws(uri_or_name_addr);
-    let uri =
-        if crate::address::find_unquoted(text, '<').is_some() { crate::Address::parse(text).ok()?.uri() } else { text };
-    SipUri::parse(uri).ok().map(|uri| uri.aor())
+    SipUri::parse(target_uri(uri_or_name_addr)?).ok().map(|uri| uri.aor())
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ use crate::transport::Origin;
 use rejection::Rejection;
 use request::{Action, ContactUpdate, Identity, Registration};
 pub use sipwarden_grammar::aor_of;
-use sipwarden_grammar::{Address, Uri, canonical_host};
+use sipwarden_grammar::{Uri, canonical_host, target_uri};
 
 /// The `[registrar]` section of the configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -180,11 +180,8 @@ impl Registrar {
     /// [`Registrar::lookup`] (and such a REGISTER to [`Registrar::register`])
     /// rather than forwarding it.
     pub fn serves(&self, uri: &str) -> bool {
-        // A bare URI is read whole (its `;` parameters are its own: a user
-        // part such as `alice;day=tuesday`); a name-addr through its `<>`.
-        let text = uri.trim_matches([' ', '\t']);
-        let uri = if text.contains('<') { Address::split(text).ok().map(|address| address.uri()) } else { Some(text) };
-        matches!(uri.map(Uri::parse), Some(Ok(Uri::Sip(uri))) if self.config.serves_host(&uri.canonical_host()))
+        let uri = target_uri(uri).map(Uri::parse);
+        matches!(uri, Some(Ok(Uri::Sip(uri))) if self.config.serves_host(&uri.canonical_host()))
     }
 
     /// Processes a REGISTER the policy chain let through and returns the
