@@ -86,11 +86,8 @@ pub(crate) struct CallUse {
 /// The shared part: one per plugin version, whatever instance a call runs in.
 pub(crate) struct Budget {
     plugin: std::sync::Arc<str>,
-    audit_record_bytes: usize,
-    audit_records_per_call: u32,
-    lookups_per_call: u32,
-    verifications_per_call: u32,
-    log_line_bytes: usize,
+    /// The manifest's bounds; the rates are also kept as buckets below.
+    limits: Limits,
     audit_bytes: Mutex<Bucket>,
     log_lines: Mutex<Bucket>,
     refused: [AtomicU64; 4],
@@ -135,11 +132,7 @@ impl Budget {
     pub(crate) fn new(plugin: std::sync::Arc<str>, limits: &Limits) -> Budget {
         Budget {
             plugin,
-            audit_record_bytes: limits.audit_record_bytes as usize,
-            audit_records_per_call: limits.audit_records_per_call,
-            lookups_per_call: limits.lookups_per_call,
-            verifications_per_call: limits.verifications_per_call,
-            log_line_bytes: limits.log_line_bytes as usize,
+            limits: limits.clone(),
             audit_bytes: Mutex::new(Bucket::new(limits.audit_bytes_per_second)),
             log_lines: Mutex::new(Bucket::new(limits.log_lines_per_second)),
             refused: Default::default(),
@@ -149,15 +142,16 @@ impl Budget {
 
     /// The largest audit record, in JSON bytes.
     pub(crate) fn audit_record_bytes(&self) -> usize {
-        self.audit_record_bytes
+        self.limits.audit_record_bytes as usize
     }
 
     /// May this call append a record of `bytes` bytes (as JSON)?
     pub(crate) fn audit(&self, call: &mut CallUse, bytes: usize) -> Result<(), String> {
-        let why = if bytes > self.audit_record_bytes {
-            format!("audit record of {bytes} bytes refused: audit-record-bytes is {}", self.audit_record_bytes)
-        } else if call.audit_records >= self.audit_records_per_call {
-            format!("audit record refused: audit-records-per-call is {}", self.audit_records_per_call)
+        let limits = &self.limits;
+        let why = if bytes > self.audit_record_bytes() {
+            format!("audit record of {bytes} bytes refused: audit-record-bytes is {}", limits.audit_record_bytes)
+        } else if call.audit_records >= limits.audit_records_per_call {
+            format!("audit record refused: audit-records-per-call is {}", limits.audit_records_per_call)
         } else if !lock(&self.audit_bytes).take(bytes as f64, Instant::now()) {
             "audit record refused: the plugin is over audit-bytes-per-second".to_string()
         } else {
@@ -175,7 +169,7 @@ impl Budget {
             self.refuse(Bounded::Log, "log lines dropped: the plugin is over log-lines-per-second".into());
             return None;
         }
-        let mut end = line.len().min(self.log_line_bytes);
+        let mut end = line.len().min(self.limits.log_line_bytes as usize);
         while !line.is_char_boundary(end) {
             end -= 1;
         }
@@ -184,8 +178,8 @@ impl Budget {
 
     /// May this call make one more directory look-up?
     pub(crate) fn lookup(&self, call: &mut CallUse) -> Result<(), String> {
-        if call.lookups >= self.lookups_per_call {
-            let why = format!("directory look-up refused: lookups-per-call is {}", self.lookups_per_call);
+        if call.lookups >= self.limits.lookups_per_call {
+            let why = format!("directory look-up refused: lookups-per-call is {}", self.limits.lookups_per_call);
             return Err(self.refuse(Bounded::Directory, why));
         }
         call.lookups += 1;
@@ -194,8 +188,9 @@ impl Budget {
 
     /// May this call make one more credentials call?
     pub(crate) fn verification(&self, call: &mut CallUse) -> Result<(), String> {
-        if call.verifications >= self.verifications_per_call {
-            let why = format!("credentials call refused: verifications-per-call is {}", self.verifications_per_call);
+        let per_call = self.limits.verifications_per_call;
+        if call.verifications >= per_call {
+            let why = format!("credentials call refused: verifications-per-call is {per_call}");
             return Err(self.refuse(Bounded::Credentials, why));
         }
         call.verifications += 1;
