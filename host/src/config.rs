@@ -17,6 +17,7 @@ use crate::capability::{
     Directory, Durability, EnumConfig, EnumDirectory, FileDirectory, Rotation,
 };
 use crate::decision::DecisionConfig;
+use crate::policy::{EngineOptions, KeyError, TrustedKeys};
 use crate::registrar::RegistrarConfig;
 use crate::transport::{LimitsConfig, ListenConfig, TlsConfig, TlsIdentity, TransportConfig};
 
@@ -47,6 +48,9 @@ pub enum ConfigError {
     /// backend could not be started.
     #[error(transparent)]
     Capability(#[from] CapabilityError),
+    /// A key of `[plugins] trusted-keys` could not be read.
+    #[error("[plugins] trusted-keys: {0}")]
+    TrustedKey(#[from] KeyError),
 }
 
 /// The whole configuration.
@@ -207,11 +211,16 @@ pub struct PluginsConfig {
     /// Off: reload only on SIGHUP or `POST /reload`.
     #[serde(default = "yes")]
     pub watch: bool,
+    /// Ed25519 public keys (files: wasmsign2's format, PEM, DER or OpenSSH
+    /// lines). When any is given, every component must be signed by one of
+    /// them, at start and at every reload; none: signatures are not checked.
+    #[serde(default)]
+    pub trusted_keys: Vec<PathBuf>,
 }
 
 impl Default for PluginsConfig {
     fn default() -> Self {
-        PluginsConfig { dir: None, watch: true }
+        PluginsConfig { dir: None, watch: true, trusted_keys: Vec::new() }
     }
 }
 
@@ -362,6 +371,7 @@ impl Config {
         if let Some(dir) = &mut self.plugins.dir {
             resolve(dir);
         }
+        self.plugins.trusted_keys.iter_mut().for_each(resolve);
         if let Some(audit) = &mut self.audit {
             resolve(&mut audit.path);
         }
@@ -378,6 +388,12 @@ impl Config {
         for ca in [&mut self.tls.client_ca, &mut self.tls.outbound_ca].into_iter().flatten() {
             resolve(ca);
         }
+    }
+
+    /// How plugins are compiled and which signatures let them in: the
+    /// default tuning, with `[plugins] trusted-keys` read.
+    pub fn engine_options(&self) -> Result<EngineOptions, ConfigError> {
+        Ok(EngineOptions { trusted_keys: TrustedKeys::load(&self.plugins.trusted_keys)?, ..EngineOptions::default() })
     }
 
     /// The capabilities this configuration describes.

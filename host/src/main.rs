@@ -19,7 +19,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use sipwarden::capability::Capabilities;
 use sipwarden::config::Config;
-use sipwarden::policy::{self, Chain, Engine, EngineOptions, Manifest};
+use sipwarden::policy::{self, Chain, Engine, EngineOptions, Manifest, TrustedKeys};
 use sipwarden::sip;
 use sipwarden::transport::{Origin, Transport};
 
@@ -45,6 +45,16 @@ enum Command {
     /// Run a chain of plugins on one SIP message, as the proxy would, and
     /// print the verdict and edits as JSON.
     Eval(EvalArgs),
+    /// Sign a component with an Ed25519 secret key (wasmsign2's format, PEM,
+    /// DER or OpenSSH): embedded in the file, or detached in `NAME.wasm.sig`.
+    /// wasmsign2 verifies what this signs, and the other way round.
+    Sign(SignArgs),
+    /// Verify a component's signature (embedded, or `NAME.wasm.sig` beside
+    /// it) against public keys, as `[plugins] trusted-keys` would: exit 0
+    /// naming the signer, 4 with the reason if refused.
+    Verify(VerifyArgs),
+    /// Make an Ed25519 key pair for signing plugins, in wasmsign2's format.
+    Keygen(KeygenArgs),
     /// Run the SIP proxy. Without --config: UDP and TCP on 127.0.0.1:5060,
     /// TLS on 127.0.0.1:5061 (a self-signed development certificate), the
     /// embedded registrar, and the bundled policies from plugins/bundle.
@@ -61,6 +71,42 @@ struct ServeArgs {
 }
 
 #[derive(Args)]
+struct SignArgs {
+    /// The component (`NAME.wasm`).
+    file: PathBuf,
+    /// The secret key.
+    #[arg(long)]
+    key: PathBuf,
+    /// Write the signature to `NAME.wasm.sig` and leave the component as it
+    /// is, rather than embedding it.
+    #[arg(long)]
+    detached: bool,
+    /// Where to write the signed component (embedded) or the signature
+    /// (detached); default: the component itself, or `NAME.wasm.sig`.
+    #[arg(long)]
+    output: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    /// The component (`NAME.wasm`).
+    file: PathBuf,
+    /// A trusted public key file; repeat for several.
+    #[arg(long = "key", required = true)]
+    keys: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+struct KeygenArgs {
+    /// Where to write the secret key (created, never overwritten; mode 0600).
+    #[arg(long)]
+    secret: PathBuf,
+    /// Where to write the public key, for `[plugins] trusted-keys`.
+    #[arg(long)]
+    public: PathBuf,
+}
+
+#[derive(Args)]
 struct CheckArgs {
     /// The component (`NAME.wasm`).
     file: PathBuf,
@@ -69,6 +115,10 @@ struct CheckArgs {
     /// its configuration.
     #[arg(long)]
     manifest: Option<PathBuf>,
+    /// A trusted public key: the component must be signed by it (or by
+    /// another one given) to pass, as with `[plugins] trusted-keys`.
+    #[arg(long = "trusted-key")]
+    trusted_keys: Vec<PathBuf>,
 }
 
 #[derive(Args)]
@@ -158,6 +208,9 @@ fn main() -> ExitCode {
         Command::Check(args) => check(args),
         Command::Eval(args) => eval(args),
         Command::Serve(args) => serve(args),
+        Command::Sign(args) => sign(args),
+        Command::Verify(args) => verify(args),
+        Command::Keygen(args) => keygen(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -189,9 +242,12 @@ fn said_once(error: &anyhow::Error) -> String {
 
 fn check(args: CheckArgs) -> Result<(), Exit> {
     let capabilities = Capabilities::inert().map_err(|e| exit(1)(e.into()))?;
-    let engine = Engine::new(&EngineOptions::default(), capabilities).map_err(|e| exit(1)(e.into()))?;
+    let trusted_keys = TrustedKeys::load(&args.trusted_keys).map_err(|e| exit(3)(e.into()))?;
+    let options = EngineOptions { trusted_keys, ..EngineOptions::default() };
+    let engine = Engine::new(&options, capabilities).map_err(|e| exit(1)(e.into()))?;
     let bytes =
         std::fs::read(&args.file).with_context(|| format!("{}: cannot read", args.file.display())).map_err(exit(3))?;
+    let detached = policy::read_detached_signature(&args.file).map_err(|e| exit(3)(e.into()))?;
     let name = args.file.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
     let manifest_path = args.manifest.clone().or_else(|| {
         let beside = args.file.with_extension("toml");
@@ -224,19 +280,115 @@ fn check(args: CheckArgs) -> Result<(), Exit> {
     println!("  exports: {}", exports.join(", "));
     println!("  imports: {}", imports.join(", "));
     println!("  capabilities it needs: {}", if needs.is_empty() { "none".to_string() } else { needs.join(", ") });
+    println!("  signature: {}", describe_signature(&engine, &bytes, detached.as_deref()).map_err(in_file)?);
     match (manifest, manifest_path) {
         (Some(manifest), Some(path)) => {
-            engine.load(&name, &bytes, manifest).map_err(in_file)?;
+            engine.load(&name, &bytes, detached.as_deref(), manifest).map_err(in_file)?;
             println!("  manifest {}: grants checked, init accepted its configuration", path.display());
         }
         _ => {
             let manifest = Manifest { capabilities: policy::Capability::ALL.to_vec(), ..Manifest::default() };
-            engine.load(&name, &bytes, manifest).map_err(in_file)?;
+            engine.load(&name, &bytes, detached.as_deref(), manifest).map_err(in_file)?;
             println!("  no manifest: loaded with every capability and an empty configuration");
         }
     }
     println!("ok");
     Ok(())
+}
+
+/// The signature line of `check`: who signed, when keys are trusted;
+/// otherwise what the signature claims, unverified.
+fn describe_signature(engine: &Engine, bytes: &[u8], detached: Option<&[u8]>) -> Result<String, policy::LoadError> {
+    let trusted = engine.trusted_keys();
+    if trusted.required() {
+        let signer = trusted.admit(bytes, detached)?;
+        return Ok(match signer {
+            Some(signer) => format!(
+                "{}signed by {} ({})",
+                if signer.detached { "detached, " } else { "" },
+                signer.fingerprint,
+                signer.key_file.display()
+            ),
+            None => "not checked".to_string(),
+        });
+    }
+    let place = if detached.is_some() { "detached" } else { "embedded" };
+    Ok(match policy::claimed(bytes, detached) {
+        Ok(Some(claimed)) => {
+            let ids: Vec<String> = claimed.key_ids.iter().map(hex::encode).collect();
+            let ids = if ids.is_empty() { "no key id".to_string() } else { format!("key id {}", ids.join(", ")) };
+            let intact = if claimed.covers_content { "" } else { ", and the file changed since it was signed" };
+            format!("{place}, {ids}{intact}; not verified (give --trusted-key)")
+        }
+        Ok(None) => "none".to_string(),
+        Err(e) => format!("unreadable: {e}"),
+    })
+}
+
+fn sign(args: SignArgs) -> Result<(), Exit> {
+    let secret = policy::read_secret_key(&args.key).map_err(|e| exit(3)(e.into()))?;
+    let bytes =
+        std::fs::read(&args.file).with_context(|| format!("{}: cannot read", args.file.display())).map_err(exit(3))?;
+    let signed = policy::sign(&bytes, &secret, args.detached)
+        .with_context(|| format!("{}: cannot sign", args.file.display()))
+        .map_err(exit(4))?;
+    let (out, contents) = match &signed.detached {
+        Some(signature) => (args.output.unwrap_or_else(|| policy::signature_path(&args.file)), signature),
+        None => (args.output.unwrap_or_else(|| args.file.clone()), &signed.component),
+    };
+    write_replacing(&out, contents).map_err(exit(3))?;
+    println!("{}: signed by {} ({})", args.file.display(), signed.fingerprint, out.display());
+    Ok(())
+}
+
+fn verify(args: VerifyArgs) -> Result<(), Exit> {
+    let trusted = TrustedKeys::load(&args.keys).map_err(|e| exit(3)(e.into()))?;
+    let bytes =
+        std::fs::read(&args.file).with_context(|| format!("{}: cannot read", args.file.display())).map_err(exit(3))?;
+    let detached = policy::read_detached_signature(&args.file).map_err(|e| exit(3)(e.into()))?;
+    let in_file = |e: policy::SignatureError| exit(4)(anyhow::Error::new(e).context(args.file.display().to_string()));
+    match trusted.admit(&bytes, detached.as_deref()).map_err(in_file)? {
+        Some(signer) => {
+            let how = if signer.detached { "detached signature" } else { "embedded signature" };
+            println!("{}: {how} by {} ({})", args.file.display(), signer.fingerprint, signer.key_file.display());
+            Ok(())
+        }
+        // `--key` is required, so the keys are never empty here.
+        None => Err(exit(2)(anyhow::anyhow!("no keys given"))),
+    }
+}
+
+fn keygen(args: KeygenArgs) -> Result<(), Exit> {
+    let (secret, public, fingerprint) = policy::generate_key_pair();
+    write_new(&args.secret, &secret, true).map_err(exit(3))?;
+    write_new(&args.public, &public, false).map_err(exit(3))?;
+    println!("{fingerprint}: secret key {}, public key {}", args.secret.display(), args.public.display());
+    Ok(())
+}
+
+/// Replace a file whole: written beside it, then renamed over it, so that a
+/// proxy watching the plugin directory never reads half a component.
+fn write_replacing(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    let mut staging = path.as_os_str().to_os_string();
+    staging.push(".signing");
+    let staging = PathBuf::from(staging);
+    std::fs::write(&staging, contents).with_context(|| format!("{}: cannot write", staging.display()))?;
+    std::fs::rename(&staging, path).with_context(|| format!("{}: cannot write", path.display()))
+}
+
+/// Create a file that must not exist yet; a secret one readable by its
+/// owner only.
+fn write_new(path: &Path, contents: &[u8], secret: bool) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    if secret {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).with_context(|| format!("{}: cannot create", path.display()))?;
+    file.write_all(contents).with_context(|| format!("{}: cannot write", path.display()))
 }
 
 fn serve(args: ServeArgs) -> Result<(), Exit> {
@@ -291,7 +443,8 @@ fn eval(args: EvalArgs) -> Result<(), Exit> {
         None => embedded_stores(),
     };
     let (capabilities, recorder) = config.capabilities_for_eval().map_err(|e| exit(3)(e.into()))?;
-    let engine = Engine::new(&EngineOptions::default(), capabilities).map_err(|e| exit(1)(e.into()))?;
+    let options = config.engine_options().map_err(|e| exit(3)(e.into()))?;
+    let engine = Engine::new(&options, capabilities).map_err(|e| exit(1)(e.into()))?;
     let chain = load_chain(&engine, &args).map_err(exit(4))?;
 
     let origin = Origin { transport: args.transport, source: args.source, tls_peer: None };

@@ -10,7 +10,7 @@ use crate::admin::{Admin, Sources};
 use crate::capability::Capabilities;
 use crate::config::{Config, ConfigError};
 use crate::decision::{BindError, Decider, DecisionService, Interface};
-use crate::policy::{Engine, EngineOptions, LoadError, SharedChain};
+use crate::policy::{Engine, LoadError, SharedChain};
 use crate::proxy::{Local, Proxy, ProxyOptions, Upstream};
 use crate::registrar::Registrar;
 use crate::reload::{self, Loaded, Reloader};
@@ -104,7 +104,14 @@ impl Server {
     /// served until [`Server::run`].
     pub async fn start(config: &Config) -> Result<Server, ServeError> {
         let (capabilities, stores): (Capabilities, _) = config.capabilities_and_stores()?;
-        let engine = Engine::new(&EngineOptions::default(), capabilities)?;
+        let engine = Engine::new(&config.engine_options()?, capabilities)?;
+        let trusted = engine.trusted_keys();
+        for (file, fingerprint) in trusted.fingerprints() {
+            tracing::info!(key = %file.display(), fingerprint, "trusted plugin signing key");
+        }
+        if !trusted.required() {
+            tracing::info!("no [plugins] trusted-keys: plugin signatures are not checked");
+        }
         let dir = config.plugins.dir.as_ref().ok_or(ServeError::NoPluginDir)?;
         let loaded = Loaded::load_dir(&engine, dir)?;
         let chain = loaded.chain();

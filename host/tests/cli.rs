@@ -1,4 +1,5 @@
-//! `sipwarden check`, `eval` and `serve`'s start-up errors, run as the plugin author and the operator run them.
+//! `sipwarden check`, `eval`, `sign`, `verify`, `keygen` and `serve`'s start-up errors, run as the plugin
+//! author and the operator run them.
 
 mod common;
 
@@ -252,4 +253,96 @@ fn eval_without_config_takes_the_embedded_defaults_stores_where_they_are() {
     assert!(in_repo["request"].as_str().unwrap().starts_with("MESSAGE sip:bob@example.com SIP/2.0"), "{in_repo}");
     let elsewhere = run(dir.path());
     assert_eq!(elsewhere["decision"]["decision"], "respond", "{elsewhere}");
+}
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name).to_string_lossy().into_owned()
+}
+
+/// The workflow of docs/OPERATIONS.md, step by step: make a key pair, sign,
+/// verify, check with the trusted key; then what a verifier says of a
+/// changed byte, an untrusted key and no signature.
+#[test]
+fn keygen_sign_verify_and_check_as_the_operator_runs_them() {
+    let dir = example_dir();
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    let wasm = path("block-scanners.wasm");
+
+    let out = sipwarden(&["keygen", "--secret", &path("ops.sec"), "--public", &path("ops.pub")], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let fingerprint = text(&out.stdout).split(':').take(2).collect::<Vec<_>>().join(":");
+    assert!(fingerprint.starts_with("SHA256:"), "{fingerprint}");
+    let again = sipwarden(&["keygen", "--secret", &path("ops.sec"), "--public", &path("other.pub")], None);
+    assert_eq!(again.status.code(), Some(3), "never overwrites a key: {}", text(&again.stderr));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path("ops.sec")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the secret key is its owner's only: {mode:o}");
+    }
+
+    let unsigned = std::fs::read(&wasm).unwrap();
+    let out = sipwarden(&["check", &wasm], None);
+    assert!(text(&out.stdout).contains("signature: none"), "{}", text(&out.stdout));
+    let out = sipwarden(&["verify", &wasm, "--key", &path("ops.pub")], None);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(text(&out.stderr).contains("block-scanners.wasm: not signed"), "{}", text(&out.stderr));
+
+    let out = sipwarden(&["sign", &wasm, "--key", &path("ops.sec")], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(&format!("signed by {fingerprint}")), "{}", text(&out.stdout));
+    let out = sipwarden(&["verify", &wasm, "--key", &path("ops.pub")], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(&format!("embedded signature by {fingerprint}")), "{}", text(&out.stdout));
+    let out = sipwarden(&["check", &wasm], None);
+    assert!(text(&out.stdout).contains("; not verified (give --trusted-key)"), "{}", text(&out.stdout));
+    let out = sipwarden(&["check", &wasm, "--trusted-key", &path("ops.pub")], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(&format!("signature: signed by {fingerprint}")), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("init accepted its configuration"), "a signed component loads");
+
+    // Untrusted: another key pair's public key.
+    sipwarden(&["keygen", "--secret", &path("b.sec"), "--public", &path("b.pub")], None);
+    let out = sipwarden(&["verify", &wasm, "--key", &path("b.pub")], None);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(text(&out.stderr).contains("signed by a key that is not trusted"), "{}", text(&out.stderr));
+
+    // One byte changed after signing.
+    let mut bytes = std::fs::read(&wasm).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&wasm, &bytes).unwrap();
+    for args in
+        [vec!["verify", &wasm, "--key", &path("ops.pub")], vec!["check", &wasm, "--trusted-key", &path("ops.pub")]]
+    {
+        let out = sipwarden(&args, None);
+        assert_eq!(out.status.code(), Some(4), "{args:?}");
+        assert!(text(&out.stderr).contains("it was changed after it was signed"), "{}", text(&out.stderr));
+        assert_no_panic(&out);
+    }
+
+    // Detached: the component is left as it was, its signature beside it.
+    std::fs::write(&wasm, &unsigned).unwrap();
+    let out = sipwarden(&["sign", &wasm, "--key", &path("ops.sec"), "--detached"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read(&wasm).unwrap(), unsigned);
+    assert!(dir.path().join("block-scanners.wasm.sig").exists());
+    let out = sipwarden(&["verify", &wasm, "--key", &path("b.pub"), "--key", &path("ops.pub")], None);
+    assert!(text(&out.stdout).contains(&format!("detached signature by {fingerprint}")), "{}", text(&out.stdout));
+}
+
+#[test]
+fn openssh_keys_sign_and_verify_with_ssh_keygens_fingerprint() {
+    let dir = example_dir();
+    let wasm = dir.path().join("block-scanners.wasm").to_string_lossy().into_owned();
+    let out = sipwarden(&["sign", &wasm, "--key", &fixture("signer_ed25519")], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = sipwarden(&["verify", &wasm, "--key", &fixture("signer_ed25519.pub")], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // What `ssh-keygen -lf signer_ed25519.pub` printed (fixtures/README.md).
+    assert!(text(&out.stdout).contains("SHA256:g1pK1SprKnbiSkUlo9Tkk3C5WbwtvBSyVUWxWEegYHI"), "{}", text(&out.stdout));
+
+    let out = sipwarden(&["verify", &wasm, "--key", &fixture("signer_ed25519")], None);
+    assert_eq!(out.status.code(), Some(3), "a secret key is refused as a trusted key");
+    assert!(text(&out.stderr).contains("a secret key; give the public key"), "{}", text(&out.stderr));
 }

@@ -1,7 +1,8 @@
 //! Hot reload of a running proxy, in process: a plugin replaced through the
 //! file watch and through `POST /reload`, broken versions refused while the
-//! old one keeps answering, the admin API's view of it, and `/metrics`
-//! checked with a Prometheus parser against the traffic sent.
+//! old one keeps answering, signatures required at start and at reload, the
+//! admin API's view of it, and `/metrics` checked with a Prometheus parser
+//! against the traffic sent.
 
 mod common;
 
@@ -12,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use sipwarden::config::Config;
-use sipwarden::server::Server;
+use sipwarden::policy::SecretKey;
+use sipwarden::server::{ServeError, Server};
 use sipwarden::transport::Transport;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
@@ -42,22 +44,39 @@ impl Drop for Running {
 
 async fn start(watch: bool, token: Option<&str>) -> Running {
     let dir = tempfile::tempdir().unwrap();
+    try_start(dir, watch, token, "", &wasm_bytes("block-scanners"), None).await.unwrap()
+}
+
+/// Start a proxy in `dir` whose `[plugins]` section has the `plugins` lines
+/// added, serving `gate` (with `gate_sig` as its `gate.wasm.sig`); the
+/// start's error if it refuses to start.
+async fn try_start(
+    dir: tempfile::TempDir,
+    watch: bool,
+    token: Option<&str>,
+    plugins_extra: &str,
+    gate: &[u8],
+    gate_sig: Option<&[u8]>,
+) -> Result<Running, ServeError> {
     let plugins = dir.path().join("plugins");
     std::fs::create_dir(&plugins).unwrap();
-    std::fs::copy(common::wasm("block-scanners"), plugins.join("gate.wasm")).unwrap();
+    std::fs::write(plugins.join("gate.wasm"), gate).unwrap();
+    if let Some(sig) = gate_sig {
+        std::fs::write(plugins.join("gate.wasm.sig"), sig).unwrap();
+    }
     std::fs::write(plugins.join("gate.toml"), GATE_V1).unwrap();
     let token_line = token.map(|t| format!("token = \"{t}\"\n")).unwrap_or_default();
     let text = format!(
-        "[plugins]\ndir = \"plugins\"\nwatch = {watch}\n[listen]\nudp = [\"127.0.0.1:0\"]\n\
+        "[plugins]\ndir = \"plugins\"\nwatch = {watch}\n{plugins_extra}[listen]\nudp = [\"127.0.0.1:0\"]\n\
          [admin]\nlisten = \"127.0.0.1:0\"\n{token_line}"
     );
     let path = dir.path().join("sipwarden.toml");
     std::fs::write(&path, text).unwrap();
-    let server = Server::start(&Config::load(&path).unwrap()).await.unwrap();
+    let server = Server::start(&Config::load(&path).unwrap()).await?;
     let sip = server.transport.local_addr(Transport::Udp).unwrap();
     let admin = server.admin_addr.expect("[admin] is configured");
     let server = tokio::spawn(server.run());
-    Running { sip, admin, plugins, token: token.map(str::to_string), server, _dir: dir }
+    Ok(Running { sip, admin, plugins, token: token.map(str::to_string), server, _dir: dir })
 }
 
 impl Running {
@@ -473,4 +492,116 @@ fn the_example_configuration_still_parses_with_admin() {
     let config = Config::load(&path).unwrap();
     let admin = config.admin.expect("the example shows [admin]");
     assert!(admin.listen.ip().is_loopback());
+}
+
+/// An operator's signing key pair in `dir`: the secret key, and
+/// `trusted-keys` naming the public one (as `ops.pub`, beside the
+/// configuration).
+fn signing_key(dir: &Path) -> (SecretKey, String, String) {
+    let (secret, public, fingerprint) = sipwarden::policy::generate_key_pair();
+    std::fs::write(dir.join("ops.pub"), public).unwrap();
+    (SecretKey::from_bytes(&secret).unwrap(), "trusted-keys = [\"ops.pub\"]\n".into(), fingerprint)
+}
+
+fn signed(component: &[u8], key: &SecretKey) -> Vec<u8> {
+    sipwarden::policy::sign(component, key, false).unwrap().component
+}
+
+/// One byte of the code changed after signing: the last, inside the last
+/// section, so that the file is still read as a component.
+fn tampered(mut signed: Vec<u8>) -> Vec<u8> {
+    let last = signed.len() - 1;
+    signed[last] ^= 0x01;
+    signed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_trusted_keys_only_a_component_they_signed_starts() {
+    let scanners = wasm_bytes("block-scanners");
+    let (stranger, _, _) = signing_key(tempfile::tempdir().unwrap().path());
+
+    // Embedded and detached good signatures: the proxy starts, decides, and
+    // shows who signed.
+    for detached in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let (key, trusted, fingerprint) = signing_key(dir.path());
+        let made = sipwarden::policy::sign(&scanners, &key, detached).unwrap();
+        let proxy = try_start(dir, false, None, &trusted, &made.component, made.detached.as_deref()).await.unwrap();
+        assert_eq!(proxy.scanner(&ua().await).await, "SIP/2.0 403 Gate v1", "detached: {detached}");
+        let signer = &proxy.plugin("gate").await["signer"];
+        assert_eq!(signer["fingerprint"], fingerprint.as_str(), "{signer}");
+        assert_eq!(signer["detached"], detached, "{signer}");
+        assert!(signer["key-file"].as_str().unwrap().ends_with("ops.pub"), "{signer}");
+    }
+
+    for case in ["no signature", "untrusted key", "a byte changed"] {
+        let dir = tempfile::tempdir().unwrap();
+        let (key, trusted, _) = signing_key(dir.path());
+        let (component, expected) = match case {
+            "no signature" => (scanners.clone(), "not signed, and [plugins] trusted-keys requires a signature"),
+            "untrusted key" => (signed(&scanners, &stranger), "signed by a key that is not trusted (key id "),
+            _ => (tampered(signed(&scanners, &key)), "it was changed after it was signed"),
+        };
+        let error = match try_start(dir, false, None, &trusted, &component, None).await {
+            Ok(_) => panic!("{case}: the proxy started"),
+            Err(e) => e.to_string(),
+        };
+        assert!(error.contains("gate.wasm: ") && error.contains(expected), "{case}: {error}");
+    }
+
+    // Without trusted keys nothing is checked: the unsigned plugin serves,
+    // and no signer is shown.
+    let proxy = start(false, None).await;
+    assert_eq!(proxy.plugin("gate").await["signer"], Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_refuses_what_no_trusted_key_signed_and_the_old_version_keeps_serving() {
+    let scanners = wasm_bytes("block-scanners");
+    let hostile = wasm_bytes("hostile");
+    let dir = tempfile::tempdir().unwrap();
+    let (key, trusted, fingerprint) = signing_key(dir.path());
+    let (stranger, _, _) = signing_key(tempfile::tempdir().unwrap().path());
+    let proxy = try_start(dir, false, None, &trusted, &signed(&scanners, &key), None).await.unwrap();
+    let ua = ua().await;
+    let v1 = proxy.plugin("gate").await;
+
+    let hostile_manifest = "order = 10\ncapabilities = [\"log\", \"audit\"]\n[failure]\nstatus = 503\n\
+                            reason = \"Gate v2\"\n[config]\nmode = \"decline\"\n";
+    proxy.write("gate.toml", hostile_manifest);
+    let cases = [
+        ("no signature", hostile.clone(), "not signed"),
+        ("untrusted key", signed(&hostile, &stranger), "signed by a key that is not trusted"),
+        ("a byte changed", tampered(signed(&hostile, &key)), "changed after it was signed"),
+    ];
+    for (case, component, expected) in cases {
+        proxy.write("gate.wasm", &component);
+        let report = proxy.reload().await;
+        let refused = &report["refused"][0];
+        assert_eq!(refused["name"], "gate", "{case}: {report}");
+        assert!(refused["error"].as_str().unwrap().contains(expected), "{case}: {refused}");
+        assert_eq!(refused["old-version-serves"], true, "{case}");
+        assert_eq!(proxy.scanner(&ua).await, "SIP/2.0 403 Gate v1", "{case}: the old version answers");
+        let gate = proxy.plugin("gate").await;
+        assert_eq!((&gate["sha256"], &gate["signer"]), (&v1["sha256"], &v1["signer"]), "{case}");
+        assert!(gate["last-reload-error"].as_str().unwrap().contains(expected), "{case}: {gate}");
+    }
+
+    // A detached signature put beside the unsigned component lets it in: a
+    // new `.sig` is a change of the plugin's files like any other.
+    proxy.write("gate.wasm", &hostile);
+    let made = sipwarden::policy::sign(&hostile, &key, true).unwrap();
+    proxy.write("gate.wasm.sig", made.detached.unwrap());
+    let report = proxy.reload().await;
+    assert_eq!(report["replaced"][0]["new-sha256"], sha256(&hostile), "{report}");
+    assert_eq!(proxy.ask(&ua, "User-Agent: friendly-scanner\r\nX-Hostile: 1\r\n").await, "SIP/2.0 503 Gate v2");
+    let gate = proxy.plugin("gate").await;
+    assert_eq!((&gate["signer"]["fingerprint"], &gate["signer"]["detached"]), (&fingerprint.into(), &true.into()));
+    assert_eq!(gate["last-reload-error"], Value::Null);
+
+    // The signature removed: refused again, and the signed version serves.
+    std::fs::remove_file(proxy.plugins.join("gate.wasm.sig")).unwrap();
+    let report = proxy.reload().await;
+    assert!(report["refused"][0]["error"].as_str().unwrap().contains("not signed"), "{report}");
+    assert_eq!(proxy.ask(&ua, "User-Agent: friendly-scanner\r\nX-Hostile: 1\r\n").await, "SIP/2.0 503 Gate v2");
 }

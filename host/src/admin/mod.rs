@@ -26,6 +26,7 @@ use tokio::sync::Semaphore;
 
 use crate::config::AdminConfig;
 use crate::decision::Decider;
+use crate::policy::{Plugin, Signer};
 use crate::proxy::Proxy;
 use crate::reload::{PluginStatus, Reloader, Trigger};
 
@@ -168,6 +169,9 @@ struct PluginView<'a> {
     /// The manifest's `version`, if the operator set one.
     version: Option<&'a str>,
     sha256: Option<&'a str>,
+    /// The trusted key that signed the serving component; `null` when no
+    /// keys are trusted (signatures are not checked) or none serves.
+    signer: Option<&'a Signer>,
     /// RFC 3339, UTC.
     loaded_at: Option<String>,
     /// Index in the chain, 0 first; `null`: not in the chain (never loaded).
@@ -207,6 +211,7 @@ impl<'a> PluginView<'a> {
             name: &status.name,
             version: status.plugin.as_ref().and_then(|p| p.manifest().version.as_ref()).map(|v| v.as_str()),
             sha256: status.sha256.as_deref(),
+            signer: status.plugin.as_deref().and_then(Plugin::signer),
             loaded_at: status.loaded_at.map(rfc3339),
             position: status.position,
             order: status.order,

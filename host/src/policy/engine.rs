@@ -17,6 +17,7 @@ use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
 use super::bindings;
 use super::manifest::{Capability, MAX_MEMORY_MIB, Manifest, ManifestError};
 use super::plugin::{Failure, Plugin};
+use super::signature::{SignatureError, TrustedKeys, signature_path};
 use super::view::PluginState;
 use crate::capability::Capabilities;
 
@@ -46,11 +47,14 @@ pub struct EngineOptions {
     /// Where compiled components are cached between runs; `None` disables
     /// the cache.
     pub cache_dir: Option<PathBuf>,
+    /// The keys a component must be signed by to load (`[plugins]
+    /// trusted-keys`); none: signatures are not checked.
+    pub trusted_keys: TrustedKeys,
 }
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions { pool_slots: Some(256), cache_dir: default_cache_dir() }
+        EngineOptions { pool_slots: Some(256), cache_dir: default_cache_dir(), trusted_keys: TrustedKeys::none() }
     }
 }
 
@@ -79,6 +83,10 @@ pub enum LoadError {
     /// admin API and metrics labels, so it is kept to a safe alphabet.
     #[error("`{0}` is not a usable plugin name (letters, digits, `-` and `_` only)")]
     BadName(String),
+    /// Trusted keys are configured and the component is not signed by one
+    /// of them: it is never compiled.
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
     /// The file is not WebAssembly at all.
     #[error("not WebAssembly: the file does not start with the `\\0asm` magic number")]
     NotWasm,
@@ -181,6 +189,7 @@ pub(crate) struct Shared {
     pub(crate) wasmtime: wasmtime::Engine,
     pub(crate) linker: Linker<PluginState>,
     pub(crate) capabilities: Arc<Capabilities>,
+    trusted_keys: TrustedKeys,
     /// Times plugin calls for their latency histograms. A TSC read where
     /// the CPU has an invariant one (the OS clock otherwise): two reads per
     /// call cost about 35 ns on the project's VM against 60 ns for
@@ -285,6 +294,7 @@ impl Engine {
                 wasmtime,
                 linker,
                 capabilities: Arc::new(capabilities),
+                trusted_keys: options.trusted_keys.clone(),
                 clock: quanta::Clock::new(),
                 ticker,
             }),
@@ -307,41 +317,53 @@ impl Engine {
         self.shared.ticker.follow(deadline);
     }
 
-    /// Load `NAME.wasm`, with `NAME.toml` beside it as its manifest if there
-    /// is one.
+    /// The keys components must be signed by; none when signatures are
+    /// not required.
+    pub fn trusted_keys(&self) -> &TrustedKeys {
+        &self.shared.trusted_keys
+    }
+
+    /// Load `NAME.wasm`, with `NAME.toml` beside it as its manifest and
+    /// `NAME.wasm.sig` as its detached signature, if there are.
     pub fn load_file(&self, wasm: &Path) -> Result<Plugin, LoadError> {
         let manifest_path = wasm.with_extension("toml");
         let manifest = if manifest_path.exists() { Manifest::load(&manifest_path)? } else { Manifest::default() };
         self.load_file_with(wasm, manifest)
     }
 
-    /// Load a component file with the given manifest.
+    /// Load a component file (and its `NAME.wasm.sig`, if any) with the
+    /// given manifest.
     pub fn load_file_with(&self, wasm: &Path, manifest: Manifest) -> Result<Plugin, LoadError> {
         let name = wasm.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
         let bytes = std::fs::read(wasm).map_err(|source| LoadError::Read { path: wasm.to_path_buf(), source })?;
-        self.load(&name, &bytes, manifest)
+        let detached = read_detached_signature(wasm)?;
+        self.load(&name, &bytes, detached.as_deref(), manifest)
             .map_err(|e| LoadError::InPlugin { path: wasm.to_path_buf(), source: Box::new(e) })
     }
 
     /// Compile, check and start a plugin: everything `sipwarden check` does,
-    /// plus the plugin's own check of its configuration.
-    pub fn load(&self, name: &str, bytes: &[u8], manifest: Manifest) -> Result<Plugin, LoadError> {
+    /// plus the plugin's own check of its configuration. `detached` is its
+    /// `NAME.wasm.sig`, if it has one.
+    pub fn load(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        detached: Option<&[u8]>,
+        manifest: Manifest,
+    ) -> Result<Plugin, LoadError> {
+        check_name_and_kind(name, bytes)?;
+        // Before anything reads the code: an untrusted component is never
+        // handed to the compiler.
+        let signer = self.shared.trusted_keys.admit(bytes, detached)?;
         let component = self.compile(name, bytes, &manifest)?;
         check_imports(&component, &self.shared.wasmtime, &manifest)?;
-        Plugin::start(self.clone(), name, component, hex::encode(Sha256::digest(bytes)), manifest)
+        Plugin::start(self.clone(), name, component, hex::encode(Sha256::digest(bytes)), signer, manifest)
     }
 
     /// Compile a component and check that it is one of ours, without
-    /// checking its imports against any manifest.
+    /// checking its imports against any manifest, nor its signature.
     pub fn compile(&self, name: &str, bytes: &[u8], manifest: &Manifest) -> Result<Component, LoadError> {
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            return Err(LoadError::BadName(name.to_string()));
-        }
-        match bytes.get(..8) {
-            Some([0, b'a', b's', b'm', _, _, 0, 0]) => return Err(LoadError::CoreModule),
-            Some([0, b'a', b's', b'm', ..]) => {}
-            _ => return Err(LoadError::NotWasm),
-        }
+        check_name_and_kind(name, bytes)?;
         if let Some(pin) = &manifest.sha256 {
             let actual = hex::encode(Sha256::digest(bytes));
             if actual != pin.hex() {
@@ -365,6 +387,30 @@ impl Engine {
         let imports = ty.imports(engine).map(|(n, _)| n.to_string()).collect();
         let exports = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
         (imports, exports)
+    }
+}
+
+/// A plugin's name is kept to a safe alphabet, and its file must be a
+/// component.
+fn check_name_and_kind(name: &str, bytes: &[u8]) -> Result<(), LoadError> {
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return Err(LoadError::BadName(name.to_string()));
+    }
+    match bytes.get(..8) {
+        Some([0, b'a', b's', b'm', _, _, 0, 0]) => Err(LoadError::CoreModule),
+        Some([0, b'a', b's', b'm', ..]) => Ok(()),
+        _ => Err(LoadError::NotWasm),
+    }
+}
+
+/// The contents of `NAME.wasm.sig` beside a component; `None` when there is
+/// no such file.
+pub fn read_detached_signature(wasm: &Path) -> Result<Option<Vec<u8>>, LoadError> {
+    let path = signature_path(wasm);
+    match std::fs::read(&path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(LoadError::Read { path, source }),
     }
 }
 

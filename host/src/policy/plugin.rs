@@ -19,6 +19,7 @@ use super::budget::{Budget, CallUse, Refusals};
 use super::engine::{Engine, LoadError};
 use super::latency::{Latency, LatencySnapshot};
 use super::manifest::Manifest;
+use super::signature::Signer;
 use super::verdict::{MalformedVerdict, Refusal, Verdict};
 use super::view::{MemoryCapExceeded, PluginState, RequestView, ResponseView};
 
@@ -31,6 +32,7 @@ pub struct Plugin {
     name: Arc<str>,
     manifest: Manifest,
     sha256: String,
+    signer: Option<Signer>,
     config: String,
     loaded_at: SystemTime,
     engine: Engine,
@@ -166,6 +168,7 @@ impl Plugin {
         name: &str,
         component: Component,
         sha256: String,
+        signer: Option<Signer>,
         manifest: Manifest,
     ) -> Result<Plugin, LoadError> {
         let instance_pre =
@@ -181,6 +184,7 @@ impl Plugin {
             config: manifest.config_json(),
             manifest,
             sha256,
+            signer,
             loaded_at: SystemTime::now(),
             engine,
             pre,
@@ -223,6 +227,12 @@ impl Plugin {
     /// The SHA-256 of the component, in hex.
     pub fn sha256(&self) -> &str {
         &self.sha256
+    }
+
+    /// The trusted key that signed the component; `None` when no keys are
+    /// trusted (signatures are then not checked).
+    pub fn signer(&self) -> Option<&Signer> {
+        self.signer.as_ref()
     }
 
     /// When this version of the plugin was loaded: at start, or by the

@@ -2,9 +2,10 @@
 //! while the proxy serves.
 //!
 //! A reload compares what is on disk with what serves, by the SHA-256 of each
-//! component and of its manifest text. Only a plugin whose files changed is
-//! compiled, checked and started again (every check of `sipwarden check`,
-//! its `init` with the new configuration, the manifest's `sha256` pin), on a
+//! component, of its manifest text and of its detached signature. Only a
+//! plugin whose files changed is compiled, checked and started again (every
+//! check of `sipwarden check`, its `init` with the new configuration, the
+//! manifest's `sha256` pin, its signature when keys are trusted), on a
 //! blocking thread, off the request path. The new chain reuses every
 //! unchanged plugin as it is (with its warm instances and its counters) and
 //! is swapped in atomically: requests being decided finish on the chain they
@@ -36,7 +37,7 @@ pub use watch::{DEBOUNCE, Watch, WatchError, on_hangup, watch};
 
 use crate::capability::CredentialStore;
 use crate::config::Stores;
-use crate::policy::{Chain, Engine, LoadError, Manifest, Plugin, SharedChain};
+use crate::policy::{Chain, Engine, LoadError, Manifest, Plugin, SharedChain, read_detached_signature};
 
 /// What started a reload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -214,12 +215,14 @@ struct Counters {
     directory_unreadable: AtomicU64,
 }
 
-/// Which files a plugin version came from: the component's digest and the
-/// manifest text's (`None`: no manifest).
+/// Which files a plugin version came from: the digests of the component,
+/// the manifest text (`None`: no manifest) and the detached signature
+/// (`None`: none).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Fingerprint {
     wasm: String,
     manifest: Option<String>,
+    signature: Option<String>,
 }
 
 /// One plugin name of the directory.
@@ -615,6 +618,8 @@ struct OnDisk {
     wasm: PathBuf,
     bytes: Vec<u8>,
     manifest: Option<(PathBuf, String)>,
+    /// `NAME.wasm.sig`, when there is one.
+    signature: Option<Vec<u8>>,
     fingerprint: Fingerprint,
 }
 
@@ -625,7 +630,7 @@ impl OnDisk {
             Some((path, text)) => Manifest::parse(text, path).map_err(|e| in_plugin(e.into()))?,
             None => Manifest::default(),
         };
-        engine.load(&self.name, &self.bytes, manifest).map_err(in_plugin)
+        engine.load(&self.name, &self.bytes, self.signature.as_deref(), manifest).map_err(in_plugin)
     }
 }
 
@@ -657,11 +662,13 @@ fn read_plugin(wasm: PathBuf) -> Result<Option<OnDisk>, LoadError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(source) => return Err(LoadError::Read { path: manifest_path, source }),
     };
+    let signature = read_detached_signature(&wasm)?;
     let fingerprint = Fingerprint {
         wasm: hex::encode(Sha256::digest(&bytes)),
         manifest: manifest.as_ref().map(|(_, text)| hex::encode(Sha256::digest(text.as_bytes()))),
+        signature: signature.as_ref().map(|sig| hex::encode(Sha256::digest(sig))),
     };
-    Ok(Some(OnDisk { name, wasm, bytes, manifest, fingerprint }))
+    Ok(Some(OnDisk { name, wasm, bytes, manifest, signature, fingerprint }))
 }
 
 /// The plugin a read error is about: the stem of the file it names.

@@ -50,7 +50,7 @@ impl Drop for Watch {
 /// Which file names matter in one watched directory.
 #[derive(Debug, Default)]
 struct Interest {
-    /// Any `*.wasm` and `*.toml`: the plugin directory.
+    /// Any `*.wasm`, `*.wasm.sig` and `*.toml`: the plugin directory.
     plugins: bool,
     /// These names exactly: store files.
     files: Vec<OsString>,
@@ -58,7 +58,7 @@ struct Interest {
 
 impl Interest {
     fn covers(&self, name: &Path) -> bool {
-        let plugin_file = name.extension().is_some_and(|e| e == "wasm" || e == "toml");
+        let plugin_file = name.extension().is_some_and(|e| e == "wasm" || e == "toml" || e == "sig");
         (self.plugins && plugin_file) || self.files.iter().any(|f| name.as_os_str() == f)
     }
 }
@@ -173,6 +173,7 @@ mod tests {
 
         assert!(relevant(&event(modify, at("plugins/gate.wasm")), &interests), "a relative dir matches");
         assert!(relevant(&event(EventKind::Create(CreateKind::File), at("plugins/gate.toml")), &interests));
+        assert!(relevant(&event(modify, at("plugins/gate.wasm.sig")), &interests), "a detached signature");
         assert!(relevant(&event(modify, at("stores/users.toml")), &interests));
         let closed = EventKind::Access(AccessKind::Close(AccessMode::Write));
         assert!(relevant(&event(closed, at("plugins/gate.wasm")), &interests));
