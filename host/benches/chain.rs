@@ -34,7 +34,7 @@ fn chain(engine: &Engine, n: usize, mark: bool) -> Chain {
         .map(|i| {
             let manifest = Manifest::parse(&format!("order = {i}\n{config}"), Path::new("bench.toml")).unwrap();
             let bytes = std::fs::read(wasm("block_scanners.wasm")).unwrap();
-            Arc::new(engine.load(&format!("policy-{i}"), &bytes, manifest).unwrap())
+            Arc::new(engine.load(&format!("policy-{i}"), &bytes, None, manifest).unwrap())
         })
         .collect();
     Chain::new(plugins)
