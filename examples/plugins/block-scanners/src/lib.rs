@@ -62,6 +62,9 @@ impl Policy for BlockScanners {
         if !(400..=699).contains(&config.status) {
             return Err(format!("status {} is not a final error status (400-699)", config.status));
         }
+        if config.user_agents.iter().any(String::is_empty) {
+            return Err("user-agents: an empty entry would match every request".to_string());
+        }
         Ok(BlockScanners {
             user_agents: config.user_agents.iter().map(|s| s.to_ascii_lowercase()).collect(),
             from_users: config.from_users,
