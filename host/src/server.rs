@@ -150,7 +150,7 @@ impl Server {
         }
 
         let (transport, unstarted) = TransportLayer::open(&config.transport()).await?;
-        let listeners: Vec<_> = [Transport::Udp, Transport::Tcp, Transport::Tls]
+        let listeners: Vec<_> = [Transport::Udp, Transport::Tcp, Transport::Tls, Transport::Ws, Transport::Wss]
             .into_iter()
             .filter_map(|t| transport.local_addr(t).map(|a| (t, a)))
             .collect();

@@ -280,11 +280,15 @@ fn set_routes(request: &mut sip::Request, routes: &[String]) {
 async fn binding_hop(binding: &Binding) -> Option<Hop> {
     let source = &binding.source;
     // A client registered over a connection is reached over that connection
-    // (RFC 5626): its Contact is often an address nobody can connect to.
+    // (RFC 5626): its Contact is often an address nobody can connect to. A
+    // WebSocket client's always is (RFC 7118 §5: a random `.invalid` host),
+    // and there is nothing to connect to once its connection is gone, so
+    // its Contact is not even looked up.
     let contact = SipUri::parse(&binding.contact).ok();
+    let websocket = matches!(source.transport, Transport::Ws | Transport::Wss);
     let resolved = match &contact {
-        Some(contact) => resolve(contact).await.ok(),
-        None => None,
+        Some(contact) if !websocket => resolve(contact).await.ok(),
+        _ => None,
     };
     let target = match (binding.flow, source.transport) {
         // Over the client's connection while it is open; if it has closed,

@@ -21,6 +21,17 @@ pub struct TransportConfig {
     /// TLS listening addresses. Without [`TransportConfig::tls_identity`]
     /// they present a development certificate.
     pub tls: Vec<SocketAddr>,
+    /// SIP over WebSocket (RFC 7118) listening addresses: browsers' SIP
+    /// stacks (JsSIP, SIP.js) connect here.
+    pub ws: Vec<SocketAddr>,
+    /// SIP over secure WebSocket listening addresses; they present the TLS
+    /// listeners' certificate.
+    pub wss: Vec<SocketAddr>,
+    /// The web origins (`https://app.example.com`) whose pages may open a
+    /// WebSocket; empty: any origin, and clients that send none. A browser
+    /// always sends its page's origin, so this keeps other sites' pages
+    /// from using a visitor's browser as a SIP client.
+    pub ws_origins: Vec<String>,
     /// The certificate TLS listeners present. `None` with TLS listeners: a
     /// self-signed development certificate for localhost, 127.0.0.1 and ::1
     /// is generated at start (and a warning says so), so a test setup needs
@@ -76,6 +87,9 @@ impl TransportConfig {
             udp: listen.udp.clone(),
             tcp: listen.tcp.clone(),
             tls: listen.tls.clone(),
+            ws: listen.ws.clone(),
+            wss: listen.wss.clone(),
+            ws_origins: listen.ws_origins.clone(),
             tls_identity: tls.identity.clone(),
             client_ca: tls.client_ca.clone(),
             outbound_ca: tls.outbound_ca.clone(),
@@ -101,6 +115,15 @@ pub struct ListenConfig {
     /// `tls`: TLS listening addresses; none by default.
     #[serde(default)]
     pub tls: Vec<SocketAddr>,
+    /// `ws`: WebSocket listening addresses; none by default.
+    #[serde(default)]
+    pub ws: Vec<SocketAddr>,
+    /// `wss`: secure WebSocket listening addresses; none by default.
+    #[serde(default)]
+    pub wss: Vec<SocketAddr>,
+    /// `ws-origins`: see [`TransportConfig::ws_origins`]; none by default.
+    #[serde(default)]
+    pub ws_origins: Vec<String>,
 }
 
 /// `[tls]`: `certificate` and `private-key` (both or neither), `client-ca`,

@@ -44,10 +44,12 @@ pub enum TransportError {
     #[error("cannot set up TLS: {0}")]
     TlsSetup(String),
 
-    /// The target's transport is one this proxy does not carry (WebSocket).
-    #[error("cannot send to {addr}: {transport} is not supported by this proxy")]
-    Unsupported {
-        /// The transport asked for.
+    /// A WebSocket client is reached over the connection it opened, and
+    /// that connection is gone (RFC 7118 §5: a proxy does not connect to
+    /// browsers).
+    #[error("cannot send over {transport} to {addr}: the client's WebSocket connection is closed")]
+    NoWebSocket {
+        /// `ws` or `wss`.
         transport: Transport,
         /// Where the message was to go.
         addr: SocketAddr,

@@ -51,7 +51,7 @@ pub struct Inbound {
 pub enum Flow {
     /// A UDP datagram: there is no connection, responses go to an address.
     Datagram,
-    /// A TCP or TLS connection, open or since closed.
+    /// A TCP, TLS or WebSocket connection, open or since closed.
     Stream(ConnectionId),
 }
 
@@ -227,7 +227,7 @@ impl TransportLayer {
 
     /// Bind every listener without reading from it yet: see [`Listeners`].
     pub async fn open(config: &TransportConfig) -> Result<(TransportLayer, Listeners), TransportError> {
-        let tls_server = if config.tls.is_empty() { None } else { Some(tls::server(config)?) };
+        let tls_server = if config.tls.is_empty() && config.wss.is_empty() { None } else { Some(tls::server(config)?) };
         let tls_client = config.outbound_ca.as_deref().map(tls::client).transpose()?;
 
         let mut local = Vec::new();
@@ -240,7 +240,13 @@ impl TransportLayer {
             udp.push((bound, Arc::new(socket)));
         }
         let mut listeners = Vec::new();
-        for (transport, addrs) in [(Transport::Tcp, &config.tcp), (Transport::Tls, &config.tls)] {
+        let streams = [
+            (Transport::Tcp, &config.tcp),
+            (Transport::Tls, &config.tls),
+            (Transport::Ws, &config.ws),
+            (Transport::Wss, &config.wss),
+        ];
+        for (transport, addrs) in streams {
             for &addr in addrs {
                 let error = |source| TransportError::Bind { transport, addr, source };
                 let listener = TcpListener::bind(addr).await.map_err(error)?;
@@ -298,13 +304,13 @@ impl TransportLayer {
     /// over the client's own connection, RFC 5626), else over any open
     /// connection to `target.addr` of that transport, else over a new
     /// outbound connection, whose incoming messages then arrive as
-    /// [`Inbound`] like any other's.
+    /// [`Inbound`] like any other's. WebSocket clients are reached only over
+    /// connections they opened (RFC 7118 §5): there is no new outbound one.
     pub async fn send(&self, target: &Target, bytes: Bytes) -> Result<(), TransportError> {
         match target.transport {
             Transport::Udp => udp::send(&self.shared, target.addr, &bytes).await,
-            Transport::Tcp | Transport::Tls => stream::send(&self.shared, target, &bytes).await,
-            transport @ (Transport::Ws | Transport::Wss) => {
-                Err(TransportError::Unsupported { transport, addr: target.addr })
+            Transport::Tcp | Transport::Tls | Transport::Ws | Transport::Wss => {
+                stream::send(&self.shared, target, &bytes).await
             }
         }
     }

@@ -4,12 +4,15 @@
 //! arrived from; policies decide on that, never on what a message claims
 //! about itself.
 //!
-//! [`TransportLayer`] carries SIP over UDP, TCP and TLS (RFC 3261 §18):
+//! [`TransportLayer`] carries SIP over UDP, TCP and TLS (RFC 3261 §18), and
+//! over WebSocket (RFC 7118):
 //! - `config`: what to listen on and the limits peers are held to;
 //! - `layer`: the API the proxy core uses: bind, receive, send, shut down;
 //! - `udp`, `stream`: one datagram per message; messages framed out of a
 //!   connection by Content-Length, keep-alives (RFC 5626), timeouts, the
 //!   connection limit;
+//! - `websocket`: the handshake and one SIP message per WebSocket message,
+//!   on the stream connections' table and limits;
 //! - `tls`: certificates, trust roots and the peer identity in [`Origin`];
 //! - `stats`, `error`: counters for the admin API, and what can fail.
 
@@ -20,6 +23,7 @@ mod stats;
 mod stream;
 mod tls;
 mod udp;
+mod websocket;
 
 pub use config::{LimitsConfig, ListenConfig, TlsConfig, TlsIdentity, TransportConfig};
 pub use error::TransportError;
@@ -42,11 +46,10 @@ pub enum Transport {
     Tcp,
     /// TLS over TCP, framed as TCP is; the transport of `sips:` URIs.
     Tls,
-    /// WebSocket (RFC 7118). The transport layer does not carry it
-    /// ([`TransportError::Unsupported`]); it is named so that a message
-    /// received by another proxy (the decision service) can say so.
+    /// WebSocket (RFC 7118): one message per WebSocket message, over a
+    /// connection the client opened.
     Ws,
-    /// WebSocket over TLS (RFC 7118); carried no more than [`Transport::Ws`].
+    /// WebSocket over TLS (RFC 7118).
     Wss,
 }
 

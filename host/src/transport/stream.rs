@@ -1,5 +1,7 @@
 //! Stream transports, TCP and TLS (RFC 3261 §18.3): accepting and opening
 //! connections, keeping count of them, and cutting messages out of them.
+//! WebSocket connections (`websocket.rs`) are accepted here too and share
+//! the table, the limits and the writers; only their framing differs.
 //!
 //! Each connection is read by one task and written by whoever sends: the
 //! read half belongs to the task, the write half sits behind a lock in the
@@ -14,16 +16,18 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
+use futures_util::SinkExt;
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::time::{timeout, timeout_at};
+use tokio_tungstenite::tungstenite;
 use tracing::{debug, info, warn};
 
 use super::layer::{Flow, Inbound, Shared, Sink, Target};
 use super::stats::{add, bump};
-use super::{ConnectionId, Origin, Transport, TransportError, tls};
+use super::{ConnectionId, Origin, Transport, TransportError, tls, websocket};
 use crate::sip::{Frame, ParseError, frame};
 
 /// How much is read from a connection at a time.
@@ -49,25 +53,45 @@ pub(super) struct ConnectionTable {
 
 /// A place in the table, held for the whole life of a connection; dropping
 /// it removes the connection and frees the place.
-struct Slot {
+pub(super) struct Slot {
     table: Arc<ConnectionTable>,
     id: ConnectionId,
 }
 
 /// A connection as senders see it.
-struct Connection {
-    id: ConnectionId,
-    transport: Transport,
-    peer: SocketAddr,
-    writer: tokio::sync::Mutex<Box<dyn AsyncWrite + Send + Unpin>>,
+pub(super) struct Connection {
+    pub id: ConnectionId,
+    pub transport: Transport,
+    pub peer: SocketAddr,
+    writer: tokio::sync::Mutex<Writer>,
     /// Tells the reading task to close the connection (after a failed write).
-    closing: Notify,
+    pub closing: Notify,
     opened: Instant,
     /// Milliseconds after `opened` of the last read or write.
     last_activity: AtomicU64,
     /// Reading has ended; the connection only finishes answering what it
     /// delivered, and is not chosen for new requests.
     draining: AtomicBool,
+}
+
+/// Where a connection's messages are written.
+pub(super) enum Writer {
+    /// TCP and TLS: the bytes, on the stream.
+    Bytes(Box<dyn AsyncWrite + Send + Unpin>),
+    /// WebSocket: one SIP message per WebSocket message (RFC 7118 §5).
+    Messages(Box<dyn futures_util::Sink<tungstenite::Message, Error = tungstenite::Error> + Send + Unpin>),
+}
+
+impl Writer {
+    async fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Writer::Bytes(writer) => {
+                writer.write_all(bytes).await?;
+                writer.flush().await
+            }
+            Writer::Messages(sink) => sink.send(websocket::message(bytes)).await.map_err(websocket::io_error),
+        }
+    }
 }
 
 impl ConnectionTable {
@@ -107,6 +131,24 @@ impl ConnectionTable {
     }
 }
 
+impl Slot {
+    /// Put the connection in the table, where senders find it.
+    pub fn register(&self, origin: &Origin, writer: Writer) -> Arc<Connection> {
+        let connection = Arc::new(Connection {
+            id: self.id,
+            transport: origin.transport,
+            peer: origin.source,
+            writer: tokio::sync::Mutex::new(writer),
+            closing: Notify::new(),
+            opened: Instant::now(),
+            last_activity: AtomicU64::new(0),
+            draining: AtomicBool::new(false),
+        });
+        self.table.entries().insert(self.id, connection.clone());
+        connection
+    }
+}
+
 impl Drop for Slot {
     fn drop(&mut self) {
         self.table.entries().remove(&self.id);
@@ -118,12 +160,8 @@ impl Connection {
     /// Writes one whole message (or a pong); concurrent writers take turns, so
     /// messages never interleave. A peer that does not take the bytes within
     /// `limit` fails the write.
-    async fn write(&self, bytes: &[u8], limit: Duration) -> io::Result<()> {
-        let write = async {
-            let mut writer = self.writer.lock().await;
-            writer.write_all(bytes).await?;
-            writer.flush().await
-        };
+    pub async fn write(&self, bytes: &[u8], limit: Duration) -> io::Result<()> {
+        let write = async { self.writer.lock().await.write(bytes).await };
         let result = match timeout(limit, write).await {
             Ok(result) => result,
             Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, format!("the peer took no data for {limit:?}"))),
@@ -136,11 +174,33 @@ impl Connection {
         result
     }
 
-    fn touch(&self) {
+    /// Send a WebSocket close frame (nothing on a byte stream), bounded by
+    /// `limit`; the reading task ends the connection after it.
+    pub async fn close_websocket(&self, frame: tungstenite::protocol::CloseFrame, limit: Duration) {
+        let close = async {
+            if let Writer::Messages(sink) = &mut *self.writer.lock().await {
+                let _ = sink.send(tungstenite::Message::Close(Some(frame))).await;
+            }
+        };
+        let _ = timeout(limit, close).await;
+    }
+
+    /// Write out what the WebSocket protocol queued itself (the echo of a
+    /// peer's close), bounded by `limit`.
+    pub async fn flush_websocket(&self, limit: Duration) {
+        let flush = async {
+            if let Writer::Messages(sink) = &mut *self.writer.lock().await {
+                let _ = sink.flush().await;
+            }
+        };
+        let _ = timeout(limit, flush).await;
+    }
+
+    pub fn touch(&self) {
         self.last_activity.store(self.opened.elapsed().as_millis() as u64, Ordering::Relaxed);
     }
 
-    fn last_activity(&self) -> Instant {
+    pub fn last_activity(&self) -> Instant {
         self.opened + Duration::from_millis(self.last_activity.load(Ordering::Relaxed))
     }
 }
@@ -172,12 +232,14 @@ pub(super) async fn accept(shared: Arc<Shared>, listener: TcpListener, transport
     }
 }
 
-/// Completes the TLS handshake if any, then reads the connection until it closes.
+/// Completes the TLS handshake if any (and the WebSocket handshake on a
+/// WebSocket listener), then reads the connection until it closes.
 async fn serve_accepted(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, transport: Transport, slot: Slot) {
     // SIP messages are written whole; waiting to coalesce them only adds latency.
     let _ = stream.set_nodelay(true);
     let origin = |tls_peer| Origin { transport, source: peer, tls_peer };
-    let Some(tls) = shared.tls_server.as_ref().filter(|_| transport == Transport::Tls) else {
+    let secure = matches!(transport, Transport::Tls | Transport::Wss);
+    let Some(tls) = shared.tls_server.as_ref().filter(|_| secure) else {
         return serve(&shared, stream, origin(None), slot).await;
     };
     // A peer that stalls the handshake holds a slot, so it gets the same limit as one stalling a message.
@@ -195,10 +257,12 @@ async fn serve_accepted(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr
 
 async fn serve<S>(shared: &Arc<Shared>, stream: S, origin: Origin, slot: Slot)
 where
-    S: AsyncRead + AsyncWrite + Send + 'static,
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    if let Some(inbound) = shared.inbound() {
-        open(shared, stream, origin, slot, inbound).1.await;
+    let Some(inbound) = shared.inbound() else { return };
+    match origin.transport {
+        Transport::Ws | Transport::Wss => websocket::serve(shared, stream, origin, slot, inbound).await,
+        _ => open(shared, stream, origin, slot, inbound).1.await,
     }
 }
 
@@ -223,6 +287,9 @@ pub(super) async fn send(shared: &Arc<Shared>, target: &Target, bytes: &[u8]) ->
 /// sends use either.
 async fn connect(shared: &Arc<Shared>, target: &Target) -> Result<Arc<Connection>, TransportError> {
     let Target { transport, addr, .. } = *target;
+    if matches!(transport, Transport::Ws | Transport::Wss) {
+        return Err(TransportError::NoWebSocket { transport, addr });
+    }
     let inbound = shared.inbound().ok_or(TransportError::ShutDown { transport, addr })?;
     let slot = shared.connections.reserve().ok_or(TransportError::ConnectionLimit {
         transport,
@@ -288,17 +355,7 @@ where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (reader, writer) = tokio::io::split(stream);
-    let connection = Arc::new(Connection {
-        id: slot.id,
-        transport: origin.transport,
-        peer: origin.source,
-        writer: tokio::sync::Mutex::new(Box::new(writer)),
-        closing: Notify::new(),
-        opened: Instant::now(),
-        last_activity: AtomicU64::new(0),
-        draining: AtomicBool::new(false),
-    });
-    slot.table.entries().insert(slot.id, connection.clone());
+    let connection = slot.register(&origin, Writer::Bytes(Box::new(writer)));
     let shared = shared.clone();
     let reading = {
         let connection = connection.clone();
@@ -329,7 +386,7 @@ where
 const LINGER: Duration = Duration::from_secs(2);
 
 /// Why a connection was closed.
-enum Closed {
+pub(super) enum Closed {
     /// The peer closed it, leaving that many bytes of an unfinished message.
     ByPeer {
         unfinished: usize,
@@ -342,10 +399,14 @@ enum Closed {
     Framing(ParseError),
     /// A write failed, or the proxy core stopped taking messages.
     ByUs,
+    /// A WebSocket message larger than `max-message-bytes`: closed with 1009.
+    TooBig,
+    /// The WebSocket protocol was broken (a bad frame, an unmasked one…).
+    WebSocket(tungstenite::Error),
 }
 
 impl Closed {
-    fn log(self, shared: &Shared, connection: &Connection) {
+    pub fn log(self, shared: &Shared, connection: &Connection) {
         let (transport, peer, id) = (connection.transport, connection.peer, connection.id);
         match self {
             Closed::ByPeer { unfinished: 0 } => debug!(%transport, %peer, %id, "connection closed by the peer"),
@@ -368,6 +429,19 @@ impl Closed {
                 }
             }
             Closed::ByUs => debug!(%transport, %peer, %id, "connection closed"),
+            Closed::TooBig => {
+                bump(&shared.counters.framing_errors);
+                if let Some(suppressed) = shared.logs.framing.permit() {
+                    let limit = shared.config.max_message_bytes;
+                    info!(%transport, %peer, %id, limit, suppressed, "connection closed: a message over the size limit");
+                }
+            }
+            Closed::WebSocket(error) => {
+                bump(&shared.counters.framing_errors);
+                if let Some(suppressed) = shared.logs.framing.permit() {
+                    info!(%transport, %peer, %id, %error, suppressed, "connection closed: a WebSocket protocol error");
+                }
+            }
         }
     }
 }

@@ -36,9 +36,13 @@ async fn bind_errors_name_the_address() {
     assert_eq!(layer.local_addr(Transport::Udp), None);
 }
 
+/// A browser is reached over the connection it opened, never a new one.
 #[tokio::test]
-async fn websocket_is_not_supported() {
+async fn websocket_clients_are_never_connected_to() {
     let (layer, _inbound) = bind(&config(&[])).await;
     let error = layer.send(&target(Transport::Wss, "127.0.0.1:443".parse().unwrap()), bytes(vec![])).await;
-    assert_eq!(error.unwrap_err().to_string(), "cannot send to 127.0.0.1:443: wss is not supported by this proxy");
+    assert_eq!(
+        error.unwrap_err().to_string(),
+        "cannot send over wss to 127.0.0.1:443: the client's WebSocket connection is closed"
+    );
 }

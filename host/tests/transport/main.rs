@@ -5,6 +5,7 @@ mod lifecycle;
 mod tcp;
 mod tls;
 mod udp;
+mod websocket;
 
 use std::net::SocketAddr;
 use std::time::Duration;
