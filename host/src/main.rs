@@ -56,7 +56,8 @@ enum Command {
     /// Make an Ed25519 key pair for signing plugins, in wasmsign2's format.
     Keygen(KeygenArgs),
     /// Run the SIP proxy. Without --config: UDP and TCP on 127.0.0.1:5060,
-    /// TLS on 127.0.0.1:5061 (a self-signed development certificate), the
+    /// TLS on 127.0.0.1:5061 (a self-signed development certificate),
+    /// WebSocket on 127.0.0.1:5066 and secure WebSocket on 127.0.0.1:7443, the
     /// embedded registrar, and the bundled policies from plugins/bundle.
     /// SIGHUP reloads the plugins and the capability stores
     /// (docs/OPERATIONS.md).

@@ -5,8 +5,9 @@
 //! cannot drift from the product again.
 //!
 //! The embedded default listens on fixed, documented ports (SIP 5060 and
-//! 5061, the admin API 9090) and the walk-through's sipp instances on
-//! 5070–5073: the test says so and stops if one is taken.
+//! 5061, WebSocket 5066 and 7443, the admin API 9090) and the
+//! walk-through's sipp instances on 5070–5073: the test says so and stops
+//! if one is taken.
 
 mod harness;
 
@@ -80,6 +81,8 @@ fn the_walk_through_runs_as_written() {
         (Transport::Udp, 5060),
         (Transport::Tcp, 5060),
         (Transport::Tcp, 5061),
+        (Transport::Tcp, 5066),
+        (Transport::Tcp, 7443),
         (Transport::Tcp, 9090),
         (Transport::Udp, 5070),
         (Transport::Udp, 5071),

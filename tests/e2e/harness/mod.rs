@@ -6,8 +6,9 @@
 //! - [`sipp`] and [`kamailio`]: the peers, started from `tests/sipp/*.xml` and
 //!   `tests/kamailio/upstream.cfg`.
 //! - [`sip`]: just enough SIP to send a request and read a response.
-//! - [`ua`], [`digest`], [`tls_client`]: a UDP user agent that answers
-//!   digest challenges, and a SIP-over-TLS client with a test PKI.
+//! - [`ua`], [`digest`], [`tls_client`], [`ws`]: a UDP user agent that answers
+//!   digest challenges, a SIP-over-TLS client with a test PKI, and a
+//!   browser-like SIP-over-WebSocket user agent.
 //! - [`audit`]: reading the proxy's JSON Lines audit trail.
 //! - [`process`]: the guard that kills and reaps every process started here,
 //!   also when a test panics; [`netns`]: runs a test in a private network.
@@ -30,6 +31,7 @@ pub mod sip;
 pub mod sipp;
 pub mod tls_client;
 pub mod ua;
+pub mod ws;
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};

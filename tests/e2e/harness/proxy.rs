@@ -26,6 +26,9 @@ pub struct Config {
     /// Bundled policies (`plugins/bundle/NAME.wasm`) with the text of their
     /// manifests, as shipped or as a test adapted them.
     pub bundled: Vec<(String, String)>,
+    /// Components under a name of the test's choosing: (name, wasm file,
+    /// manifest text).
+    pub named: Vec<(String, PathBuf, String)>,
     /// `[audit] durability` (`"strict"`, `"batched"`); the trail is
     /// `audit.jsonl` in the proxy's directory ([`Sipwarden::audit_path`]).
     /// `None`: no `[audit]`.
@@ -99,6 +102,15 @@ impl Config {
         self
     }
 
+    /// Add the component built as `target/wasm32-wasip2/plugin/CRATE.wasm`
+    /// as the plugin `name`, with this manifest text.
+    pub fn plugin_named(mut self, name: &str, crate_file: &str, manifest: String) -> Config {
+        let wasm = repo_root().join("target/wasm32-wasip2/plugin").join(format!("{crate_file}.wasm"));
+        assert!(wasm.is_file(), "{} is missing: build the plugins with `plugins/build`", wasm.display());
+        self.named.push((name.to_string(), wasm, manifest));
+        self
+    }
+
     /// Leave the bundled policy `name` out.
     pub fn without_plugin(mut self, name: &str) -> Config {
         let before = self.bundled.len();
@@ -157,12 +169,13 @@ impl Config {
 
     fn to_toml(&self, ports: &Ports) -> String {
         let list = |items: &[String]| items.iter().map(|d| format!("{d:?}")).collect::<Vec<_>>().join(", ");
-        let Ports { sip: port, tls: tls_port, jsonrpc, http } = ports;
+        let Ports { sip: port, tls: tls_port, ws, wss, jsonrpc, http } = ports;
         let mut toml = String::from("[plugins]\ndir = \"plugins\"\n\n");
         if !self.no_sip {
             let _ = write!(
                 toml,
-                "[listen]\nudp = [\"127.0.0.1:{port}\"]\ntcp = [\"127.0.0.1:{port}\"]\ntls = [\"127.0.0.1:{tls_port}\"]\n\n\
+                "[listen]\nudp = [\"127.0.0.1:{port}\"]\ntcp = [\"127.0.0.1:{port}\"]\ntls = [\"127.0.0.1:{tls_port}\"]\n\
+                 ws = [\"127.0.0.1:{ws}\"]\nwss = [\"127.0.0.1:{wss}\"]\n\n\
                  [proxy]\nadvertise = \"127.0.0.1\"\nrecord-route = true\n"
             );
         }
@@ -204,8 +217,23 @@ impl Config {
 struct Ports {
     sip: u16,
     tls: u16,
+    ws: u16,
+    wss: u16,
     jsonrpc: u16,
     http: u16,
+}
+
+impl Ports {
+    fn free() -> Ports {
+        Ports {
+            sip: free_port(),
+            tls: free_port(),
+            ws: free_port(),
+            wss: free_port(),
+            jsonrpc: free_port(),
+            http: free_port(),
+        }
+    }
 }
 
 /// `sipwarden serve` on free loopback ports; killed when dropped.
@@ -214,6 +242,9 @@ pub struct Sipwarden {
     pub udp: SocketAddr,
     pub tcp: SocketAddr,
     pub tls: SocketAddr,
+    /// SIP over WebSocket and secure WebSocket (RFC 7118).
+    pub ws: SocketAddr,
+    pub wss: SocketAddr,
     /// The decision service's JSON-RPC and HTTP listeners ([`Config::decision`]).
     pub jsonrpc: SocketAddr,
     pub http: SocketAddr,
@@ -269,6 +300,10 @@ impl Sipwarden {
             std::fs::copy(&wasm, plugins.join(format!("{name}.wasm"))).expect("copy a bundled plugin");
             std::fs::write(plugins.join(format!("{name}.toml")), manifest).expect("write a manifest");
         }
+        for (name, wasm, manifest) in &config.named {
+            std::fs::copy(wasm, plugins.join(format!("{name}.wasm"))).expect("copy a plugin");
+            std::fs::write(plugins.join(format!("{name}.toml")), manifest).expect("write a manifest");
+        }
         for (store, file) in [("directory.toml", &config.directory), ("credentials.toml", &config.credentials)] {
             if let Some(file) = file {
                 std::fs::copy(file, dir.path().join(store))
@@ -279,7 +314,7 @@ impl Sipwarden {
             std::fs::write(dir.path().join("cert.pem"), certificate).expect("write cert.pem");
             std::fs::write(dir.path().join("key.pem"), key).expect("write key.pem");
         }
-        let ports = Ports { sip: free_port(), tls: free_port(), jsonrpc: free_port(), http: free_port() };
+        let ports = Ports::free();
         let config_file = dir.path().join("sipwarden.toml");
         std::fs::write(&config_file, config.to_toml(&ports)).expect("write the configuration");
 
@@ -289,6 +324,8 @@ impl Sipwarden {
             udp: SocketAddr::new(LOOPBACK, ports.sip),
             tcp: SocketAddr::new(LOOPBACK, ports.sip),
             tls: SocketAddr::new(LOOPBACK, ports.tls),
+            ws: SocketAddr::new(LOOPBACK, ports.ws),
+            wss: SocketAddr::new(LOOPBACK, ports.wss),
             jsonrpc: SocketAddr::new(LOOPBACK, ports.jsonrpc),
             http: SocketAddr::new(LOOPBACK, ports.http),
             sip: !config.no_sip,
@@ -304,11 +341,13 @@ impl Sipwarden {
             if !proxy.exited_on_a_taken_port() {
                 break;
             }
-            let ports = Ports { sip: free_port(), tls: free_port(), jsonrpc: free_port(), http: free_port() };
+            let ports = Ports::free();
             std::fs::write(&proxy.config_file, config.to_toml(&ports)).expect("write the configuration");
             proxy.udp = SocketAddr::new(LOOPBACK, ports.sip);
             proxy.tcp = proxy.udp;
             proxy.tls = SocketAddr::new(LOOPBACK, ports.tls);
+            proxy.ws = SocketAddr::new(LOOPBACK, ports.ws);
+            proxy.wss = SocketAddr::new(LOOPBACK, ports.wss);
             proxy.jsonrpc = SocketAddr::new(LOOPBACK, ports.jsonrpc);
             proxy.http = SocketAddr::new(LOOPBACK, ports.http);
             std::fs::write(&proxy.log, "").expect("truncate the log");
