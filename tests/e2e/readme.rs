@@ -139,4 +139,18 @@ fn the_walk_through_runs_as_written() {
     // What the README says comes of it: the registrations in the audit trail.
     let records = std::fs::read_to_string(&audit.0).unwrap_or_default();
     assert!(records.lines().count() >= 2, "the audit trail holds the registrations: {records}");
+
+    // The browser demo, against the same running default.
+    let screenshot = Removed(repo_root().join("browsers.png"));
+    for step in commands(&readme, "## Two browsers, on the embedded default") {
+        let out = shell(&step).output().expect("bash runs");
+        assert!(
+            out.status.success(),
+            "README command failed ({}):\n{step}\n{}{}",
+            out.status,
+            harness::tail(&String::from_utf8_lossy(&out.stdout), 20),
+            harness::tail(&String::from_utf8_lossy(&out.stderr), 20)
+        );
+    }
+    assert!(screenshot.0.is_file(), "the browser demo saves browsers.png");
 }

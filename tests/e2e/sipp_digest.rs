@@ -4,9 +4,9 @@
 //! bob's phone with her identity asserted (OMA SEC-5, REG-5, SEC-3 (a)).
 //!
 //! sipp 3.6 answers only the first challenge and only with MD5, and writes
-//! the proxy's address as the digest `uri`: the proxy is configured as the
-//! embedded default is (`algorithms = ["MD5", "SHA-256"]`, `check-uri =
-//! false`).
+//! the proxy's address as the digest `uri`: the proxy offers MD5 first and
+//! skips the uri check (`algorithms = ["MD5", "SHA-256"]`, `check-uri =
+//! false`; the embedded default offers MD5 alone, for its browser demo too).
 
 mod harness;
 

@@ -40,6 +40,11 @@ pub struct Config {
     /// Offer MD5 first and skip the digest-uri check: what sipp 3.6 needs to
     /// answer a challenge (see tests/sipp/README.md).
     pub sipp_digest: bool,
+    /// Offer MD5 only, and skip the digest-uri check: JsSIP 3.13 answers
+    /// only the *last* challenge of a response and only with MD5, sipp only
+    /// the first (tests/browser/README.md), and sipp writes the proxy's
+    /// address as the digest uri. For tests where both answer challenges.
+    pub md5_only: bool,
     /// `[decision]`: the decision service on free ports, JSON-RPC and HTTP.
     pub decision: bool,
     /// No `[listen]`: sipwarden only decides for another proxy.
@@ -157,6 +162,11 @@ impl Config {
         self
     }
 
+    pub fn md5_only(mut self) -> Config {
+        self.md5_only = true;
+        self
+    }
+
     pub fn limit(mut self, key: &'static str, value: u64) -> Config {
         self.limits.push((key, value));
         self
@@ -201,6 +211,8 @@ impl Config {
             toml.push_str("\n[credentials]\nfile = \"credentials.toml\"\n");
             if self.sipp_digest {
                 toml.push_str("algorithms = [\"MD5\", \"SHA-256\"]\ncheck-uri = false\n");
+            } else if self.md5_only {
+                toml.push_str("algorithms = [\"MD5\"]\ncheck-uri = false\n");
             }
         }
         if let Some(domains) = &self.registrar {
