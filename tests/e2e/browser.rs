@@ -41,7 +41,8 @@ fn browsers(proxy: &Sipwarden, ca: &std::path::Path, args: &[&str]) -> (Output, 
     require_tool("node");
     let driver = repo_root().join("tests/browser/run.mjs");
     assert!(
-        repo_root().join("tests/browser/node_modules/jssip").is_dir() && std::path::Path::new("/usr/bin/chromium").exists(),
+        repo_root().join("tests/browser/node_modules/jssip").is_dir()
+            && std::path::Path::new("/usr/bin/chromium").exists(),
         "the browser test needs Chromium and its node packages: run tests/browser/install"
     );
     let out = Command::new("node")
