@@ -1,0 +1,1 @@
+"""Native tests of the Python SDK: plain CPython, no WebAssembly."""
