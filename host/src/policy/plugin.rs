@@ -355,15 +355,31 @@ impl Plugin {
         let idle = lock(&self.idle).pop();
         let mut instance = match idle {
             Some(instance) => instance,
-            None => self.instantiate().map_err(|e| match e {
-                // The configuration was accepted at load, so a refusal now
-                // means the plugin is not deterministic: a failure like any other.
-                StartError::Refused(why) => Failure::Start(format!("init refused its configuration: {why}")),
-                StartError::Failed(failure) => failure,
-            })?,
+            None => self.fresh()?,
         };
         self.arm(&mut instance.store);
         Ok(instance)
+    }
+
+    /// Start one fresh instance (instantiation from the pre-instantiated
+    /// component, then the plugin's `init`) and keep it in the idle pool if
+    /// there is room. This is what a request pays when every instance is
+    /// busy or one trapped: the benchmarks time it per language, and a
+    /// caller may warm a pool before traffic arrives.
+    pub fn start_instance(&self) -> Result<(), Failure> {
+        let instance = self.fresh()?;
+        self.release(instance);
+        Ok(())
+    }
+
+    /// A new instance with its `init` run, on the request path.
+    fn fresh(&self) -> Result<Instance, Failure> {
+        self.instantiate().map_err(|e| match e {
+            // The configuration was accepted at load, so a refusal now
+            // means the plugin is not deterministic: a failure like any other.
+            StartError::Refused(why) => Failure::Start(format!("init refused its configuration: {why}")),
+            StartError::Failed(failure) => failure,
+        })
     }
 
     fn release(&self, instance: Instance) {
@@ -374,6 +390,26 @@ impl Plugin {
     }
 
     fn instantiate(&self) -> Result<Instance, StartError> {
+        match self.instantiate_once() {
+            // A module's first instantiation makes the copy-on-write image
+            // of its memory, a sealed memfd. Linux refuses the seal with
+            // EBUSY while a page of it is briefly pinned (seen once in some
+            // 300 loads of a Python plugin, whose image is 12 MiB, on a
+            // loaded VM): that is the host's trouble, not the plugin's, and
+            // a second try succeeds.
+            Err(Attempt::Busy(error)) => {
+                tracing::debug!(plugin = %self.name, "memory image busy, instantiating again: {error:#}");
+                self.instantiate_once().map_err(|attempt| match attempt {
+                    Attempt::Busy(error) => StartError::Failed(self.classify(error)),
+                    Attempt::Failed(error) => error,
+                })
+            }
+            Err(Attempt::Failed(error)) => Err(error),
+            Ok(instance) => Ok(instance),
+        }
+    }
+
+    fn instantiate_once(&self) -> Result<Instance, Attempt> {
         let shared = &self.engine.shared;
         let state = PluginState::new(
             self.name.clone(),
@@ -393,11 +429,16 @@ impl Plugin {
             })
         });
         self.arm(&mut store);
-        let bindings = self.pre.instantiate(&mut store).map_err(|e| StartError::Failed(self.classify(e)))?;
+        let bindings = self.pre.instantiate(&mut store).map_err(|e| {
+            let busy = e.chain().any(|cause| {
+                cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::ResourceBusy)
+            });
+            if busy { Attempt::Busy(e) } else { Attempt::Failed(StartError::Failed(self.classify(e))) }
+        })?;
         match bindings.sipwarden_policy_policy().call_init(&mut store, &self.config) {
             Ok(Ok(())) => Ok(Instance { store, bindings }),
-            Ok(Err(why)) => Err(StartError::Refused(why)),
-            Err(e) => Err(StartError::Failed(self.classify(e))),
+            Ok(Err(why)) => Err(Attempt::Failed(StartError::Refused(why))),
+            Err(e) => Err(Attempt::Failed(StartError::Failed(self.classify(e)))),
         }
     }
 
@@ -446,6 +487,13 @@ impl Plugin {
 enum StartError {
     Refused(String),
     Failed(Failure),
+}
+
+/// One try at an instance: failed for good, or refused by the kernel for
+/// a moment (see `Plugin::instantiate`).
+enum Attempt {
+    Busy(wasmtime::Error),
+    Failed(StartError),
 }
 
 /// A borrow handle to lend a host-owned view for one call.

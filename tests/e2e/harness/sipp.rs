@@ -24,6 +24,8 @@ pub struct Sipp {
     service: String,
     keys: Vec<(String, String)>,
     credentials: Option<(String, String)>,
+    /// `-inf`: the rows of an injection file, `[field0]`… of each call.
+    rows: Option<String>,
 }
 
 impl Sipp {
@@ -44,6 +46,7 @@ impl Sipp {
             service: "service".to_string(),
             keys: Vec::new(),
             credentials: None,
+            rows: None,
         }
     }
 
@@ -74,6 +77,20 @@ impl Sipp {
     /// `-au` and `-ap`: what `[authentication]` answers a digest challenge with.
     pub fn credentials(mut self, user: &str, password: &str) -> Sipp {
         self.credentials = Some((user.to_string(), password.to_string()));
+        self
+    }
+
+    /// `-inf`: one call per row, in order (`SEQUENTIAL`), each row's
+    /// `;`-separated values as the scenario's `[field0]`, `[field1]`…; sets
+    /// `-m` to the number of rows.
+    pub fn rows(mut self, rows: &[Vec<&str>]) -> Sipp {
+        let mut text = String::from("SEQUENTIAL\n");
+        for row in rows {
+            text.push_str(&row.join(";"));
+            text.push('\n');
+        }
+        self.calls = u32::try_from(rows.len()).expect("fewer rows than u32::MAX");
+        self.rows = Some(text);
         self
     }
 
@@ -121,6 +138,10 @@ impl Sipp {
         }
         if let Some((user, password)) = &self.credentials {
             command.args(["-au", user, "-ap", password]);
+        }
+        if let Some(rows) = &self.rows {
+            std::fs::write(log("rows.csv"), rows).expect("write sipp's injection file");
+            command.arg("-inf").arg(log("rows.csv"));
         }
         let output = std::fs::File::create(log("output.log")).expect("create sipp's output log");
         command
