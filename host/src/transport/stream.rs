@@ -239,11 +239,15 @@ async fn serve_accepted(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr
     let _ = stream.set_nodelay(true);
     let origin = |tls_peer| Origin { transport, source: peer, tls_peer };
     let secure = matches!(transport, Transport::Tls | Transport::Wss);
+    // The handshakes and the serving are boxed: a task's future is as large
+    // as its largest state, and a TLS handshake's is kilobytes that an idle
+    // plain connection would otherwise hold for its whole life (ten
+    // thousand idle connections took 338 MiB before, see bench/websocket).
     let Some(tls) = shared.tls_server.as_ref().filter(|_| secure) else {
-        return serve(&shared, stream, origin(None), slot).await;
+        return Box::pin(serve(&shared, stream, origin(None), slot)).await;
     };
     // A peer that stalls the handshake holds a slot, so it gets the same limit as one stalling a message.
-    let stream = match timeout(shared.config.header_timeout, tls.acceptor.accept(stream)).await {
+    let stream = match timeout(shared.config.header_timeout, Box::pin(tls.acceptor.accept(stream))).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(error)) => return debug!(%peer, %error, "TLS handshake failed"),
         Err(_) => {
@@ -252,7 +256,7 @@ async fn serve_accepted(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr
         }
     };
     let tls_peer = tls::peer_identity(stream.get_ref().1.peer_certificates());
-    serve(&shared, stream, origin(tls_peer), slot).await;
+    Box::pin(serve(&shared, stream, origin(tls_peer), slot)).await;
 }
 
 async fn serve<S>(shared: &Arc<Shared>, stream: S, origin: Origin, slot: Slot)

@@ -115,8 +115,12 @@ where
             Err(answer)
         }
     };
-    let accept =
-        tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(protocol_config(&shared.config)));
+    // Boxed: the handshake's state is freed once it is done (see `stream::serve_accepted`).
+    let accept = Box::pin(tokio_tungstenite::accept_hdr_async_with_config(
+        stream,
+        callback,
+        Some(protocol_config(&shared.config)),
+    ));
     let socket = match timeout(shared.config.header_timeout, accept).await {
         Ok(Ok(socket)) => socket,
         Ok(Err(error)) => {
