@@ -36,6 +36,15 @@ pub const WORLD: &str = "sipwarden:policy/plugin@0.1.1";
 const MIN_TICK: Duration = Duration::from_millis(1);
 const MAX_TICK: Duration = Duration::from_millis(50);
 
+/// Pool slots of core instances (and tables) per component instance slot.
+/// componentize-py components (the Python SDK's) instantiate about a dozen
+/// core modules each; with 4, a pool of 64 component slots ran out of core
+/// instances at the 21st Python instance.
+const CORE_PER_COMPONENT: u32 = 16;
+/// Pool slots of linear memories per component instance slot. Only address
+/// space is reserved per slot (the memory cap plus guards), never memory.
+const MEMORIES_PER_COMPONENT: u32 = 2;
+
 /// Tuning of the engine.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
@@ -261,10 +270,13 @@ impl Engine {
         config.max_wasm_stack(512 * 1024);
         if let Some(slots) = options.pool_slots {
             let mut pool = PoolingAllocationConfig::default();
+            // Per component instance: a Rust plugin is a few core instances
+            // and one memory; a componentize-py one is the interpreter,
+            // libc and adapters, about a dozen core instances.
             pool.total_component_instances(slots)
-                .total_core_instances(slots * 4)
-                .total_memories(slots)
-                .total_tables(slots * 2)
+                .total_core_instances(slots * CORE_PER_COMPONENT)
+                .total_memories(slots * MEMORIES_PER_COMPONENT)
+                .total_tables(slots * CORE_PER_COMPONENT)
                 .total_stacks(slots)
                 .max_memory_size(MAX_MEMORY_MIB as usize * 1024 * 1024);
             config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
