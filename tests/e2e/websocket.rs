@@ -4,7 +4,7 @@
 //! policies, and exchanges MESSAGEs both ways with a UDP user; the same
 //! REGISTER over plain WebSocket is refused by secure-transport (SEC-4,
 //! REG-1); bad input over WebSocket is answered or closed, and the proxy
-//! keeps serving.
+//! keeps serving. The audit trail records each REGISTER's transport.
 
 mod harness;
 
@@ -52,6 +52,10 @@ fn a_browser_registers_over_wss_and_exchanges_messages_with_a_udp_user() {
     assert_eq!(challenge.status(), Some(401));
     assert_eq!(registered.status(), Some(200), "{}", registered.start);
     assert!(registered.header("Contact").is_some_and(|c| c.contains(".invalid")), "{:?}", registered.headers);
+    // The audit trail (SEC-1) says how each attempt arrived.
+    let trail = harness::audit::read_trail(&proxy.audit_path()).expect("the audit trail");
+    let transports: Vec<_> = trail.iter().filter_map(|record| record.get("transport")?.as_str()).collect();
+    assert!(transports.contains(&"ws") && transports.contains(&"wss"), "{transports:?}");
 
     // bob, a UDP phone on a trusted address, registers too.
     let bob = Ua::bind("127.0.0.2".parse().unwrap(), proxy.udp);

@@ -42,17 +42,22 @@ pub struct TlsClient {
     buffer: Vec<u8>,
 }
 
+/// A TLS client that trusts the test CA and nothing else.
+pub fn client_config(ca: &CertificateDer<'static>) -> Arc<ClientConfig> {
+    let mut roots = RootCertStore::empty();
+    roots.add(ca.clone()).expect("trust the test CA");
+    let config = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Arc::new(config)
+}
+
 impl TlsClient {
     pub fn connect(proxy: SocketAddr, ca: &CertificateDer<'static>) -> TlsClient {
-        let mut roots = RootCertStore::empty();
-        roots.add(ca.clone()).expect("trust the test CA");
-        let config = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .expect("protocol versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
         let name = ServerName::IpAddress(LOOPBACK.into());
-        let connection = ClientConnection::new(Arc::new(config), name).expect("a TLS client connection");
+        let connection = ClientConnection::new(client_config(ca), name).expect("a TLS client connection");
         let tcp = TcpStream::connect_timeout(&proxy, Duration::from_secs(2))
             .unwrap_or_else(|e| panic!("connect to the TLS port {proxy}: {e}"));
         let local = tcp.local_addr().expect("local address");

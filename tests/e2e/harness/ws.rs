@@ -6,11 +6,9 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rustls::crypto::ring;
-use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+use rustls::{ClientConnection, StreamOwned};
 use rustls_pki_types::{CertificateDer, ServerName};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -18,6 +16,7 @@ use tokio_tungstenite::tungstenite::{self, Message as Frame, WebSocket};
 
 use super::digest::Credentials;
 use super::sip::{self, Message, unique};
+use super::tls_client::client_config;
 use super::ua::Outgoing;
 
 /// The connection under the WebSocket: plain for `ws`, TLS for `wss`.
@@ -88,15 +87,8 @@ impl WsUa {
         let (scheme, stream) = match ca {
             None => ("ws", Stream::Plain(tcp)),
             Some(ca) => {
-                let mut roots = RootCertStore::empty();
-                roots.add(ca.clone()).expect("the test CA is a certificate");
-                let config = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
-                    .with_safe_default_protocol_versions()
-                    .expect("TLS versions")
-                    .with_root_certificates(roots)
-                    .with_no_client_auth();
                 let name = ServerName::try_from(addr.ip().to_string()).expect("an IP address is a server name");
-                let connection = ClientConnection::new(Arc::new(config), name).expect("a TLS client");
+                let connection = ClientConnection::new(client_config(ca), name).expect("a TLS client");
                 ("wss", Stream::Tls(Box::new(StreamOwned::new(connection, tcp))))
             }
         };
