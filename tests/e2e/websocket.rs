@@ -1,7 +1,8 @@
 //! Browsers as SIP clients (RFC 7118, REG-4): a user agent that behaves as
 //! JsSIP does (the `sip` subprotocol, a random `.invalid` host in Via and
 //! Contact) registers with digest over secure WebSocket through the bundled
-//! policies, and exchanges MESSAGEs both ways with a UDP user; the same
+//! policies, exchanges MESSAGEs both ways with a UDP user and calls it (both
+//! transports recorded in Record-Route); the same
 //! REGISTER over plain WebSocket is refused by secure-transport (SEC-4,
 //! REG-1); bad input over WebSocket is answered or closed, and the proxy
 //! keeps serving. The audit trail records each REGISTER's transport.
@@ -85,12 +86,37 @@ fn a_browser_registers_over_wss_and_exchanges_messages_with_a_udp_user() {
     let bob_side = std::thread::spawn(move || {
         let (message, from) = bob.next_request(WAIT).expect("alice's MESSAGE reaches bob");
         bob.respond(&message, from, 200, "OK");
-        message
+        (bob, message)
     });
     let (challenge, answered) = alice.exchange_authenticated(&to_bob, ALICE);
     assert_eq!(challenge.status(), Some(407));
     assert_eq!(answered.status(), Some(200), "{}", answered.start);
-    assert_eq!(bob_side.join().expect("bob's side").body, b"hi bob");
+    let (bob, message) = bob_side.join().expect("bob's side");
+    assert_eq!(message.body, b"hi bob");
+
+    // A call from the browser to the phone crosses transports: the proxy
+    // records both sides (RFC 5658), so that bob's in-dialog requests come
+    // back over UDP and leave towards alice over her secure WebSocket.
+    let call = Outgoing::new("INVITE", "sip:bob@127.0.0.1", "<sip:alice@127.0.0.1>")
+        .header(&format!("Contact: {}", alice.contact("alice")));
+    let bob_side = std::thread::spawn(move || {
+        let (invite, from) = bob.next_request(WAIT).expect("alice's INVITE reaches bob");
+        bob.respond(&invite, from, 486, "Busy Here");
+        invite
+    });
+    let (_, busy) = alice.exchange_authenticated(&call, ALICE);
+    assert_eq!(busy.status(), Some(486), "{}", busy.start);
+    let invite = bob_side.join().expect("bob's side");
+    let routes: Vec<&str> = invite.headers_named("Record-Route").collect();
+    assert_eq!(
+        routes,
+        [
+            format!("<sip:127.0.0.1:{};lr>", proxy.udp.port()),
+            format!("<sip:127.0.0.1:{};transport=wss;lr>", proxy.wss.port())
+        ],
+        "{:?}",
+        invite.headers
+    );
 }
 
 #[test]
