@@ -1,11 +1,11 @@
 //! Browsers as SIP clients (RFC 7118, REG-4): a user agent that behaves as
 //! JsSIP does (the `sip` subprotocol, a random `.invalid` host in Via and
 //! Contact) registers with digest over secure WebSocket through the bundled
-//! policies, exchanges MESSAGEs both ways with a UDP user and calls it (both
-//! transports recorded in Record-Route); the same
-//! REGISTER over plain WebSocket is refused by secure-transport (SEC-4,
-//! REG-1); bad input over WebSocket is answered or closed, and the proxy
-//! keeps serving. The audit trail records each REGISTER's transport.
+//! policies, exchanges MESSAGEs both ways with a UDP user and calls it
+//! (both transports recorded in Record-Route); the same REGISTER over plain
+//! WebSocket is refused by secure-transport (SEC-4, REG-1); bad input over
+//! WebSocket is answered or closed, and the proxy keeps serving. The audit
+//! trail records each REGISTER's transport.
 
 mod harness;
 
