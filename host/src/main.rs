@@ -260,6 +260,9 @@ fn check(args: CheckArgs) -> Result<(), Exit> {
     };
 
     let in_file = |e: policy::LoadError| exit(4)(anyhow::Error::new(e).context(args.file.display().to_string()));
+    // First, as the proxy does: with trusted keys, a component they did not
+    // sign is refused before anything compiles it.
+    let signature = describe_signature(&engine, &bytes, detached.as_deref()).map_err(in_file)?;
     let component =
         engine.compile(&name, &bytes, manifest.as_ref().unwrap_or(&Manifest::default())).map_err(in_file)?;
     let (imports, exports) = engine.describe(&component);
@@ -281,7 +284,7 @@ fn check(args: CheckArgs) -> Result<(), Exit> {
     println!("  exports: {}", exports.join(", "));
     println!("  imports: {}", imports.join(", "));
     println!("  capabilities it needs: {}", if needs.is_empty() { "none".to_string() } else { needs.join(", ") });
-    println!("  signature: {}", describe_signature(&engine, &bytes, detached.as_deref()).map_err(in_file)?);
+    println!("  signature: {signature}");
     match (manifest, manifest_path) {
         (Some(manifest), Some(path)) => {
             engine.load(&name, &bytes, detached.as_deref(), manifest).map_err(in_file)?;
