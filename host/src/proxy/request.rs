@@ -48,7 +48,7 @@ impl Core {
         let arrival = {
             let mut table = self.table();
             match table.servers.get(&key) {
-                Some(tx) => Arrival::Retransmission(tx.final_response.clone().or_else(|| tx.provisional.clone())),
+                Some(tx) => Arrival::Retransmission(tx.resend().cloned()),
                 None if let Some(done) = table.completed.get(&key) => {
                     Arrival::Retransmission(Some(done.response.clone()))
                 }
@@ -199,7 +199,7 @@ impl Core {
             tx.reply_to.clone()
         };
         self.observe(key, response).await;
-        self.table().complete_if_done(key);
+        self.table().release(key);
         self.send(&target, bytes).await;
     }
 

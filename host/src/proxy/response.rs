@@ -154,7 +154,7 @@ impl Core {
         }
         if let Some((response, target, bytes)) = actions.finished {
             self.observe(key, response).await;
-            self.table().complete_if_done(key);
+            self.table().release(key);
             self.send(&target, bytes).await;
         }
     }

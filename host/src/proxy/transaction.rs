@@ -150,6 +150,11 @@ pub struct ServerTx {
     pub provisional: Option<Bytes>,
     /// The final response sent upstream, resent on any retransmission.
     pub final_response: Option<Bytes>,
+    /// Whether the final response may be resent: only once its observers
+    /// have seen it. A retransmission that arrives while an audit record
+    /// is being written is absorbed, as before any response, so that no
+    /// client learns an outcome before it is recorded.
+    pub released: bool,
     /// For INVITE: a 2xx went upstream; other branches are being cancelled.
     pub accepted: bool,
     pub branches: Vec<Branch>,
@@ -176,11 +181,18 @@ impl ServerTx {
             decided: None,
             provisional: None,
             final_response: None,
+            released: false,
             accepted: false,
             branches: Vec::new(),
             best: None,
             expires: now + lifetime,
         }
+    }
+
+    /// What a retransmission of the request gets: the final response once
+    /// it is released, else the last provisional one (none yet: absorbed).
+    pub fn resend(&self) -> Option<&Bytes> {
+        self.final_response.as_ref().filter(|_| self.released).or(self.provisional.as_ref())
     }
 
     /// Whether every branch has a final response.
@@ -192,7 +204,7 @@ impl ServerTx {
     /// retransmissions of its request: a non-INVITE transaction with its
     /// final response sent and every branch answered.
     pub fn is_done(&self) -> bool {
-        self.method != Method::INVITE && self.final_response.is_some() && self.all_final()
+        self.method != Method::INVITE && self.released && self.all_final()
     }
 
     /// How long a transaction that sent its final response is kept: Timer J
@@ -232,6 +244,15 @@ impl Table {
     /// bounds.
     pub fn len(&self) -> usize {
         self.servers.len() + self.completed.len()
+    }
+
+    /// The final response's observers are done: let retransmissions have
+    /// it, and complete the transaction if nothing else is left of it.
+    pub fn release(&mut self, key: &ServerKey) {
+        if let Some(tx) = self.servers.get_mut(key) {
+            tx.released = true;
+        }
+        self.complete_if_done(key);
     }
 
     /// Move a transaction that [`ServerTx::is_done`] to `completed`.
@@ -339,7 +360,10 @@ mod tests {
         let tx = table.servers.get_mut(&key).unwrap();
         tx.final_response = Some(Bytes::from_static(b"SIP/2.0 200 OK"));
         tx.expires = now + TIMEOUT;
+        // Nor while its observers have not seen it.
         table.complete_if_done(&key);
+        assert!(table.completed.is_empty());
+        table.release(&key);
 
         assert!(table.servers.is_empty());
         assert_eq!(table.completed[&key].response, Bytes::from_static(b"SIP/2.0 200 OK"));
@@ -349,6 +373,24 @@ mod tests {
         assert_eq!(table.purge(now + TIMEOUT / 2), 0);
         assert_eq!(table.purge(now + TIMEOUT), 1);
         assert!(table.completed.is_empty() && table.branches.is_empty());
+    }
+
+    /// A retransmission gets the final response only after its observers
+    /// saw it: until then, what it would have got before the answer.
+    #[test]
+    fn a_final_response_is_resent_only_once_observed() {
+        let mut invite = message("z9hG4bK-o");
+        invite.method = Method::INVITE;
+        let key = ServerKey::of(&invite).unwrap();
+        let mut table = Table::default();
+        let mut tx = ServerTx::new(Method::INVITE, target(), Instant::now());
+        assert_eq!(tx.resend(), None);
+        tx.provisional = Some(Bytes::from_static(b"SIP/2.0 100 Trying"));
+        tx.final_response = Some(Bytes::from_static(b"SIP/2.0 403 Forbidden"));
+        assert_eq!(tx.resend(), Some(&Bytes::from_static(b"SIP/2.0 100 Trying")));
+        table.servers.insert(key.clone(), tx);
+        table.release(&key);
+        assert_eq!(table.servers[&key].resend(), Some(&Bytes::from_static(b"SIP/2.0 403 Forbidden")));
     }
 
     /// INVITE transactions stay whole: CANCEL, ACK and 2xx forwarding need them.
@@ -361,7 +403,7 @@ mod tests {
         let mut tx = ServerTx::new(Method::INVITE, target(), Instant::now());
         tx.final_response = Some(Bytes::from_static(b"SIP/2.0 486 Busy Here"));
         table.servers.insert(key.clone(), tx);
-        table.complete_if_done(&key);
+        table.release(&key);
         assert!(table.servers.contains_key(&key) && table.completed.is_empty());
     }
 
