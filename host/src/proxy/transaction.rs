@@ -375,15 +375,20 @@ mod tests {
         assert!(table.completed.is_empty() && table.branches.is_empty());
     }
 
+    /// A fresh INVITE server transaction, and its key.
+    fn invite_transaction(branch: &str) -> (ServerKey, ServerTx) {
+        let mut invite = message(branch);
+        invite.method = Method::INVITE;
+        let key = ServerKey::of(&invite).unwrap();
+        (key, ServerTx::new(Method::INVITE, target(), Instant::now()))
+    }
+
     /// A retransmission gets the final response only after its observers
     /// saw it: until then, what it would have got before the answer.
     #[test]
     fn a_final_response_is_resent_only_once_observed() {
-        let mut invite = message("z9hG4bK-o");
-        invite.method = Method::INVITE;
-        let key = ServerKey::of(&invite).unwrap();
+        let (key, mut tx) = invite_transaction("z9hG4bK-o");
         let mut table = Table::default();
-        let mut tx = ServerTx::new(Method::INVITE, target(), Instant::now());
         assert_eq!(tx.resend(), None);
         tx.provisional = Some(Bytes::from_static(b"SIP/2.0 100 Trying"));
         tx.final_response = Some(Bytes::from_static(b"SIP/2.0 403 Forbidden"));
@@ -396,11 +401,8 @@ mod tests {
     /// INVITE transactions stay whole: CANCEL, ACK and 2xx forwarding need them.
     #[test]
     fn an_invite_is_never_moved_to_completed() {
-        let mut invite = message("z9hG4bK-i");
-        invite.method = Method::INVITE;
-        let key = ServerKey::of(&invite).unwrap();
+        let (key, mut tx) = invite_transaction("z9hG4bK-i");
         let mut table = Table::default();
-        let mut tx = ServerTx::new(Method::INVITE, target(), Instant::now());
         tx.final_response = Some(Bytes::from_static(b"SIP/2.0 486 Busy Here"));
         table.servers.insert(key.clone(), tx);
         table.release(&key);
