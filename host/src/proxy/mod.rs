@@ -234,11 +234,19 @@ impl Core {
         }
     }
 
+    /// Send the final response of a server transaction, already stored in
+    /// it. The plugins that asked for it see it first, and only then may a
+    /// retransmission have it: an audit record written with strict
+    /// durability is on disk before the client learns the outcome.
+    async fn send_final(&self, key: &transaction::ServerKey, response: sip::Response, target: &Target, bytes: Bytes) {
+        self.observe(key, response).await;
+        self.table().release(key);
+        self.send(target, bytes).await;
+    }
+
     /// Show the final response of a request to the plugins that asked for
-    /// it, before the response leaves: an audit record written with strict
-    /// durability is then on disk before the client learns the outcome.
-    /// Runs off the I/O threads when an observer may call a capability that
-    /// blocks.
+    /// it. Runs off the I/O threads when an observer may call a capability
+    /// that blocks.
     async fn observe(&self, key: &transaction::ServerKey, response: sip::Response) {
         let observe = {
             let mut table = self.table();

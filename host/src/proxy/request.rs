@@ -198,9 +198,7 @@ impl Core {
             tx.expires = Instant::now() + tx.linger();
             tx.reply_to.clone()
         };
-        self.observe(key, response).await;
-        self.table().release(key);
-        self.send(&target, bytes).await;
+        self.send_final(key, response, &target, bytes).await;
     }
 
     /// Forward copies of a request to each hop (RFC 3261 §16.6).

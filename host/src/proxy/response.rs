@@ -153,9 +153,7 @@ impl Core {
             self.send(&target, bytes).await;
         }
         if let Some((response, target, bytes)) = actions.finished {
-            self.observe(key, response).await;
-            self.table().release(key);
-            self.send(&target, bytes).await;
+            self.send_final(key, response, &target, bytes).await;
         }
     }
 
